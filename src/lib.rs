@@ -1,0 +1,6 @@
+//! vprolab rebuilds Intel vPro (AMT) remote-provisioning networks in Linux network
+//! namespaces and runs a setup server and emulated Management Engines in them.
+
+pub mod amt;
+pub mod net;
+pub mod timeline;
