@@ -2,5 +2,10 @@
 //! namespaces and runs a setup server and emulated Management Engines in them.
 
 pub mod amt;
+pub mod dhcp;
+pub mod dns;
+pub mod me;
 pub mod net;
+pub mod pki;
+pub mod scs;
 pub mod timeline;

@@ -2,5 +2,9 @@
 //! root hashes, the certificate and domain rules, and the WS-Management messages.
 
 pub mod checks;
+pub mod domain;
 pub mod hello;
+pub mod profile;
+pub mod roots;
 pub mod verdict;
+pub mod wsman;

@@ -1,0 +1,1 @@
+//! The ME emulator: DHCP, discovery, hello, TLS server, certificate checks, WS-Management.

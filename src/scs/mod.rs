@@ -1,0 +1,1 @@
+//! The setup server: hello listener, connect-back TLS client and setup sequence.
