@@ -8,4 +8,5 @@ pub mod me;
 pub mod net;
 pub mod pki;
 pub mod scs;
+pub mod topology;
 pub mod timeline;

@@ -1,0 +1,77 @@
+//! Errors of loading a topology file: every problem found, each with its place in the file.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde_saphyr::{Location, Spanned};
+
+/// One thing wrong in a topology file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// 1-based line and column, when the value has a known place.
+    pub line: u64,
+    pub column: u64,
+    /// YAML path of the value, such as `servers.dc1.address`.
+    pub path: String,
+    pub message: String,
+    /// How to fix it, where one fix is likely.
+    pub help: Option<String>,
+}
+
+impl Problem {
+    pub fn at(location: &Location, path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            line: location.line(),
+            column: location.column(),
+            path: path.into(),
+            message: message.into(),
+            help: None,
+        }
+    }
+
+    pub fn on<T>(value: &Spanned<T>, path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::at(&value.referenced, path, message)
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+}
+
+/// Why a topology file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read topology {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+
+    #[error("topology {path} is larger than {max} bytes: {len} bytes")]
+    TooLarge { path: PathBuf, len: u64, max: u64 },
+
+    #[error("{path}: invalid YAML: {message}")]
+    Syntax { path: PathBuf, message: String },
+
+    #[error("{}", Invalid { path, problems })]
+    Invalid { path: PathBuf, problems: Vec<Problem> },
+}
+
+/// Display helper for the list of problems.
+struct Invalid<'a> {
+    path: &'a PathBuf,
+    problems: &'a [Problem],
+}
+
+impl fmt::Display for Invalid<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let count = self.problems.len();
+        write!(f, "{}: {count} problem{} in the topology", self.path.display(), if count == 1 { "" } else { "s" })?;
+
+        for problem in self.problems {
+            write!(f, "\n  {}:{}:{}: {}: {}", self.path.display(), problem.line, problem.column, problem.path, problem.message)?;
+            if let Some(help) = &problem.help {
+                write!(f, "\n    help: {help}")?;
+            }
+        }
+        Ok(())
+    }
+}

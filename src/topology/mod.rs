@@ -1,0 +1,50 @@
+//! Topology files: YAML -> raw types -> the checked lab model.
+//!
+//! Every problem in a file is reported at once, each with its line, column and YAML path,
+//! before any namespace is touched.
+
+mod error;
+pub mod model;
+mod raw;
+mod resolve;
+
+use std::path::Path;
+
+pub use error::{LoadError, Problem};
+pub use model::*;
+
+/// Largest topology file read. Real topologies are a few kilobytes; the limit keeps a
+/// wrong path (a disk image, a log) from being read whole.
+pub const MAX_FILE_LEN: u64 = 4 * 1024 * 1024;
+
+/// Reads, parses and checks a topology file.
+pub fn load(path: &Path) -> Result<Lab, LoadError> {
+    let read_error = |source| LoadError::Read { path: path.to_owned(), source };
+    let len = std::fs::metadata(path).map_err(read_error)?.len();
+    if len > MAX_FILE_LEN {
+        return Err(LoadError::TooLarge { path: path.to_owned(), len, max: MAX_FILE_LEN });
+    }
+
+    let bytes = std::fs::read(path).map_err(read_error)?;
+    parse(path, &bytes)
+}
+
+/// Parses and checks topology text; `path` is only used in messages.
+pub fn parse(path: &Path, bytes: &[u8]) -> Result<Lab, LoadError> {
+    let text = std::str::from_utf8(bytes).map_err(|error| LoadError::Syntax {
+        path: path.to_owned(),
+        message: format!("the file is not UTF-8 text (invalid byte at offset {})", error.valid_up_to()),
+    })?;
+
+    let raw: raw::RawLab = serde_saphyr::from_str_with_options(text, parse_options())
+        .map_err(|error| LoadError::Syntax { path: path.to_owned(), message: error.to_string() })?;
+
+    resolve::resolve(&raw).map_err(|problems| LoadError::Invalid { path: path.to_owned(), problems })
+}
+
+fn parse_options() -> serde_saphyr::Options {
+    serde_saphyr::Options::default()
+}
+
+#[cfg(test)]
+mod tests;

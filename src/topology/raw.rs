@@ -1,0 +1,185 @@
+//! The topology file as written: serde types that keep the source location of every value
+//! a check can reject. Nothing here is checked beyond YAML syntax and key names; the
+//! resolver turns it into the model.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde_saphyr::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLab {
+    pub lab: Spanned<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub timeout: Option<Spanned<String>>,
+    pub switch: RawSwitch,
+    pub servers: Entries<RawServer>,
+    #[serde(default)]
+    pub zones: Entries<RawZone>,
+    pub dhcp: RawDhcp,
+    pub setup_server: Spanned<RawSetupServer>,
+    pub clients: Entries<RawClient>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSwitch {
+    pub name: Spanned<String>,
+    pub vlans: Entries<RawVlan>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVlan {
+    pub subnet: Spanned<String>,
+    pub gateway: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub vlan: Spanned<u16>,
+    pub address: Spanned<String>,
+    pub fqdn: Spanned<String>,
+    pub roles: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawZone {
+    pub servers: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub records: Entries<RawRecord>,
+}
+
+/// Data at one owner name; exactly one of the keys must be set.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRecord {
+    #[serde(default)]
+    pub cname: Option<Spanned<String>>,
+    #[serde(default)]
+    pub a: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDhcp {
+    pub scopes: Entries<RawScope>,
+    #[serde(default)]
+    pub relays: Entries<RawRelay>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScope {
+    pub server: Spanned<String>,
+    pub range: Spanned<String>,
+    #[serde(default)]
+    pub router: Option<Spanned<String>>,
+    #[serde(default)]
+    pub dns_servers: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub domain: Option<Spanned<String>>,
+    #[serde(default)]
+    pub lease_time: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRelay {
+    pub listen_vlan: Spanned<u16>,
+    pub server: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSetupServer {
+    pub server: Spanned<String>,
+    #[serde(default)]
+    pub port: Option<Spanned<u32>>,
+    pub certificate: RawCertificate,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCertificate {
+    pub cn: Spanned<String>,
+    #[serde(default)]
+    pub ou: Option<Spanned<String>>,
+    #[serde(default)]
+    pub amt_setup_oid: Option<bool>,
+    #[serde(default)]
+    pub server_auth: Option<bool>,
+    #[serde(default)]
+    pub key: Option<Spanned<String>>,
+    #[serde(default)]
+    pub valid_days: Option<Spanned<u32>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClient {
+    pub vlan: Spanned<u16>,
+    pub firmware: Spanned<String>,
+    #[serde(default)]
+    pub mac: Option<Spanned<String>>,
+    #[serde(default)]
+    pub uuid: Option<Spanned<String>>,
+    pub expect: RawExpect,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExpect {
+    pub outcome: Spanned<String>,
+    #[serde(default)]
+    pub domain: Option<Spanned<String>>,
+}
+
+/// A YAML mapping kept in file order, with the location of every key.
+///
+/// serde's map types lose key locations and order; a topology wants both, to point at a
+/// duplicate or unknown name and to build nodes in the order the user wrote them.
+#[derive(Debug)]
+pub struct Entries<V>(pub Vec<(Spanned<String>, Spanned<V>)>);
+
+impl<V> Default for Entries<V> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for Entries<V> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(EntriesVisitor(PhantomData))
+    }
+}
+
+struct EntriesVisitor<V>(PhantomData<V>);
+
+impl<'de, V: Deserialize<'de>> Visitor<'de> for EntriesVisitor<V> {
+    type Value = Entries<V>;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("a mapping of names to entries")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0));
+        while let Some(key) = map.next_key::<Spanned<String>>()? {
+            let value = map.next_value::<Spanned<V>>()?;
+            entries.push((key, value));
+        }
+        Ok(Entries(entries))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Entries(Vec::new()))
+    }
+}

@@ -1,0 +1,698 @@
+//! Turns the raw file into the checked model in one pass that collects every problem.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::Ipv4Addr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use ipnetwork::Ipv4Network;
+use serde_saphyr::Spanned;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::error::Problem;
+use super::model::*;
+use super::raw::*;
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_LEASE_TIME: Duration = Duration::from_secs(8 * 3600);
+const DEFAULT_HELLO_PORT: u16 = 9971;
+const DEFAULT_VALID_DAYS: u32 = 365;
+
+/// Role names as written in topology files.
+const ROLE_NAMES: &[(&str, Role)] = &[
+    ("domain-controller", Role::DomainController),
+    ("dns", Role::Dns),
+    ("dhcp-server", Role::DhcpServer),
+    ("dhcp-relay", Role::DhcpRelay),
+    ("setup-server", Role::SetupServer),
+];
+
+const KEY_NAMES: &[(&str, KeyKind)] = &[
+    ("rsa-1024", KeyKind::Rsa1024),
+    ("rsa-2048", KeyKind::Rsa2048),
+    ("rsa-3072", KeyKind::Rsa3072),
+    ("rsa-4096", KeyKind::Rsa4096),
+    ("ecdsa-p256", KeyKind::EcdsaP256),
+];
+
+/// Resolves a parsed file into the model, or returns every problem found.
+pub fn resolve(raw: &RawLab) -> Result<Lab, Vec<Problem>> {
+    let mut resolver = Resolver::default();
+    let lab = resolver.lab(raw);
+
+    match lab {
+        Some(lab) if resolver.problems.is_empty() => Ok(lab),
+        _ => Err(resolver.problems),
+    }
+}
+
+/// The resolved DHCP parts a client check needs.
+struct DhcpPlan<'a> {
+    servers: &'a [Server],
+    scopes: &'a [Scope],
+    relays: &'a [Relay],
+}
+
+#[derive(Default)]
+struct Resolver {
+    problems: Vec<Problem>,
+    /// Every node name seen so far, with the path that defined it.
+    node_names: HashMap<String, String>,
+    /// Every static address seen so far, with the path that defined it.
+    addresses: HashMap<Ipv4Addr, String>,
+    /// VLAN ids and server names written in the file, valid or not: a reference to one
+    /// that failed its own checks is not reported again as unknown.
+    declared_vlans: BTreeSet<String>,
+    declared_servers: BTreeSet<String>,
+}
+
+impl Resolver {
+    fn lab(&mut self, raw: &RawLab) -> Option<Lab> {
+        self.declared_vlans = raw.switch.vlans.0.iter().map(|(id, _)| id.value.clone()).collect();
+        self.declared_servers = raw.servers.0.iter().map(|(name, _)| name.value.clone()).collect();
+
+        let name = self.lab_name(&raw.lab);
+        let timeout = self.duration(raw.timeout.as_ref(), "timeout", DEFAULT_TIMEOUT);
+        let switch = self.switch(&raw.switch);
+        let servers = self.servers(&raw.servers, &switch, name.as_deref());
+        let zones = self.zones(&raw.zones, &servers);
+        let scopes = self.scopes(&raw.dhcp.scopes, &switch, &servers);
+        let relays = self.relays(&raw.dhcp.relays, &servers, &scopes);
+        let setup_server = self.setup_server(&raw.setup_server, &servers);
+        let dhcp = DhcpPlan { servers: &servers, scopes: &scopes, relays: &relays };
+        let clients = self.clients(&raw.clients, &switch, &dhcp, name.as_deref());
+
+        Some(Lab {
+            name: name?,
+            description: raw.description.clone(),
+            timeout,
+            switch,
+            servers,
+            zones: with_server_records(zones, &raw.servers, &self.problems),
+            scopes,
+            relays,
+            setup_server: setup_server?,
+            clients,
+        })
+    }
+
+    fn report(&mut self, problem: Problem) {
+        self.problems.push(problem);
+    }
+
+    fn lab_name(&mut self, name: &Spanned<String>) -> Option<String> {
+        match check_node_name(&name.value) {
+            Ok(()) => Some(name.value.clone()),
+            Err(why) => {
+                self.report(Problem::on(name, "lab", format!("invalid lab name {:?}: {why}", name.value)));
+                None
+            }
+        }
+    }
+
+    /// Checks a node name and that it is unused; namespaces are named `<lab>-<node>` and
+    /// switch ports are named after the node, so the name must fit an interface name.
+    fn node_name(&mut self, name: &Spanned<String>, path: &str) -> bool {
+        if let Err(why) = check_node_name(&name.value) {
+            self.report(Problem::on(name, path, format!("invalid node name {:?}: {why}", name.value)));
+            return false;
+        }
+        if let Some(first) = self.node_names.get(&name.value) {
+            let problem = Problem::on(name, path, format!("node name {:?} is already used by {first}", name.value));
+            self.report(problem.help("give every switch, server and client its own name"));
+            return false;
+        }
+
+        self.node_names.insert(name.value.clone(), path.to_owned());
+        true
+    }
+
+    fn switch(&mut self, raw: &RawSwitch) -> Switch {
+        self.node_name(&raw.name, "switch.name");
+
+        let mut vlans: Vec<Vlan> = Vec::new();
+        for (key, vlan) in &raw.vlans.0 {
+            let path = format!("switch.vlans.{}", key.value);
+            if let Some(vlan) = self.vlan(key, vlan, &path) {
+                self.check_overlap(&vlans, &vlan, key, &path);
+                vlans.push(vlan);
+            }
+        }
+
+        if raw.vlans.0.is_empty() {
+            self.report(Problem::on(&raw.name, "switch.vlans", "the switch has no VLANs").help("add at least one VLAN with its subnet and gateway"));
+        }
+        Switch { name: raw.name.value.clone(), vlans }
+    }
+
+    fn vlan(&mut self, key: &Spanned<String>, raw: &Spanned<RawVlan>, path: &str) -> Option<Vlan> {
+        let id = match key.value.parse::<u16>() {
+            Ok(id @ 1..=4094) => Some(id),
+            _ => {
+                self.report(Problem::on(key, path, format!("invalid VLAN id {:?}: must be a number from 1 to 4094", key.value)));
+                None
+            }
+        };
+        let subnet = self.subnet(&raw.value.subnet, &format!("{path}.subnet"));
+        let gateway = self.address(&raw.value.gateway, &format!("{path}.gateway"));
+
+        let (id, subnet, gateway) = (id?, subnet?, gateway?);
+        if !self.host_address_in(subnet, &raw.value.gateway, gateway, &format!("{path}.gateway")) {
+            return None;
+        }
+
+        self.claim_address(gateway, &raw.value.gateway, &format!("{path}.gateway"));
+        Some(Vlan { id, subnet, gateway })
+    }
+
+    fn check_overlap(&mut self, vlans: &[Vlan], vlan: &Vlan, key: &Spanned<String>, path: &str) {
+        if let Some(other) = vlans.iter().find(|other| other.id == vlan.id) {
+            self.report(Problem::on(key, path, format!("VLAN {} is defined twice", other.id)));
+        } else if let Some(other) = vlans.iter().find(|other| other.subnet.overlaps(vlan.subnet)) {
+            let message = format!("subnet {} overlaps {} of VLAN {}", vlan.subnet, other.subnet, other.id);
+            self.report(Problem::on(key, path, message));
+        }
+    }
+
+    fn subnet(&mut self, raw: &Spanned<String>, path: &str) -> Option<Ipv4Network> {
+        let subnet = match Ipv4Network::from_str(&raw.value) {
+            Ok(subnet) if raw.value.contains('/') => subnet,
+            _ => {
+                let message = format!("invalid subnet {:?}: expected an IPv4 prefix such as 192.168.90.0/24", raw.value);
+                self.report(Problem::on(raw, path, message));
+                return None;
+            }
+        };
+
+        if subnet.network() != subnet.ip() {
+            let fixed = Ipv4Network::new(subnet.network(), subnet.prefix()).expect("same prefix length");
+            let problem = Problem::on(raw, path, format!("subnet {} has host bits set", raw.value));
+            self.report(problem.help(format!("did you mean {fixed}?")));
+            return None;
+        }
+        if subnet.prefix() > 30 {
+            self.report(Problem::on(raw, path, format!("subnet {subnet} is too small: a VLAN needs at least a /30")));
+            return None;
+        }
+        Some(subnet)
+    }
+
+    fn address(&mut self, raw: &Spanned<String>, path: &str) -> Option<Ipv4Addr> {
+        match raw.value.parse::<Ipv4Addr>() {
+            Ok(address) => Some(address),
+            Err(_) => {
+                self.report(Problem::on(raw, path, format!("invalid IPv4 address {:?}", raw.value)));
+                None
+            }
+        }
+    }
+
+    /// Checks that `address` is a usable host address of `subnet`.
+    fn host_address_in(&mut self, subnet: Ipv4Network, raw: &Spanned<String>, address: Ipv4Addr, path: &str) -> bool {
+        let message = if !subnet.contains(address) {
+            format!("address {address} is outside the subnet {subnet}")
+        } else if address == subnet.network() {
+            format!("address {address} is the network address of {subnet}")
+        } else if address == subnet.broadcast() {
+            format!("address {address} is the broadcast address of {subnet}")
+        } else {
+            return true;
+        };
+
+        self.report(Problem::on(raw, path, message));
+        false
+    }
+
+    fn claim_address(&mut self, address: Ipv4Addr, raw: &Spanned<String>, path: &str) {
+        if let Some(first) = self.addresses.get(&address) {
+            self.report(Problem::on(raw, path, format!("address {address} is already used by {first}")));
+        } else {
+            self.addresses.insert(address, path.to_owned());
+        }
+    }
+
+    fn servers(&mut self, raw: &Entries<RawServer>, switch: &Switch, lab: Option<&str>) -> Vec<Server> {
+        raw.0.iter().filter_map(|(name, server)| self.server(name, server, switch, lab)).collect()
+    }
+
+    fn server(&mut self, name: &Spanned<String>, raw: &Spanned<RawServer>, switch: &Switch, lab: Option<&str>) -> Option<Server> {
+        let path = format!("servers.{}", name.value);
+        let named = self.node_name(name, &path);
+        let vlan = self.vlan_ref(&raw.value.vlan, switch, &format!("{path}.vlan"));
+        let address = self.address(&raw.value.address, &format!("{path}.address"));
+        let fqdn = self.domain_name(&raw.value.fqdn, &format!("{path}.fqdn"));
+        let roles = self.roles(&raw.value.roles, &format!("{path}.roles"));
+
+        let (vlan, address) = (vlan?, address?);
+        if !self.host_address_in(vlan.subnet, &raw.value.address, address, &format!("{path}.address")) {
+            return None;
+        }
+        self.claim_address(address, &raw.value.address, &format!("{path}.address"));
+
+        named.then_some(())?;
+        Some(Server {
+            name: name.value.clone(),
+            vlan: vlan.id,
+            address,
+            fqdn: fqdn?,
+            roles,
+            mac: derived_mac(lab.unwrap_or_default(), &name.value),
+        })
+    }
+
+    fn vlan_ref<'s>(&mut self, raw: &Spanned<u16>, switch: &'s Switch, path: &str) -> Option<&'s Vlan> {
+        let found = switch.vlans.iter().find(|vlan| vlan.id == raw.value);
+        if found.is_none() && !self.declared_vlans.contains(&raw.value.to_string()) {
+            let known: Vec<String> = switch.vlans.iter().map(|vlan| vlan.id.to_string()).collect();
+            let problem = Problem::on(raw, path, format!("unknown VLAN {}", raw.value));
+            self.report(problem.help(format!("the switch defines VLANs {}", known.join(", "))));
+        }
+        found
+    }
+
+    fn roles(&mut self, raw: &[Spanned<String>], path: &str) -> BTreeSet<Role> {
+        let mut roles = BTreeSet::new();
+        for (index, role) in raw.iter().enumerate() {
+            match ROLE_NAMES.iter().find(|(name, _)| *name == role.value) {
+                Some((_, role)) => {
+                    roles.insert(*role);
+                }
+                None => {
+                    let names: Vec<&str> = ROLE_NAMES.iter().map(|(name, _)| *name).collect();
+                    let problem = Problem::on(role, format!("{path}[{index}]"), format!("unknown role {:?}", role.value));
+                    self.report(problem.help(suggest(&role.value, &names)));
+                }
+            }
+        }
+        roles
+    }
+
+    fn domain_name(&mut self, raw: &Spanned<String>, path: &str) -> Option<DomainName> {
+        match DomainName::parse(&raw.value) {
+            Ok(name) => Some(name),
+            Err(why) => {
+                self.report(Problem::on(raw, path, format!("invalid domain name {:?}: {why}", raw.value)));
+                None
+            }
+        }
+    }
+
+    /// Looks up a server by name and checks that it has `role`.
+    fn server_with_role<'s>(&mut self, raw: &Spanned<String>, role: Role, servers: &'s [Server], path: &str) -> Option<&'s Server> {
+        let Some(server) = servers.iter().find(|server| server.name == raw.value) else {
+            if self.declared_servers.contains(&raw.value) {
+                return None;
+            }
+            let names: Vec<&str> = servers.iter().map(|server| server.name.as_str()).collect();
+            let problem = Problem::on(raw, path, format!("unknown server {:?}", raw.value));
+            self.report(problem.help(suggest(&raw.value, &names)));
+            return None;
+        };
+
+        if !server.has_role(role) {
+            let role_name = ROLE_NAMES.iter().find(|(_, r)| *r == role).map_or("", |(name, _)| name);
+            let problem = Problem::on(raw, path, format!("server {:?} does not have the {role_name} role", raw.value));
+            self.report(problem.help(format!("add {role_name} to servers.{}.roles", raw.value)));
+            return None;
+        }
+        Some(server)
+    }
+
+    fn zones(&mut self, raw: &Entries<RawZone>, servers: &[Server]) -> Vec<Zone> {
+        let mut zones: Vec<Zone> = Vec::new();
+        for (origin, zone) in &raw.0 {
+            let path = format!("zones.{}", origin.value);
+            let Some(zone) = self.zone(origin, zone, servers, &path) else { continue };
+
+            if zones.iter().any(|other| other.origin == zone.origin) {
+                self.report(Problem::on(origin, &path, format!("zone {} is defined twice", zone.origin)));
+                continue;
+            }
+            zones.push(zone);
+        }
+        zones
+    }
+
+    fn zone(&mut self, origin: &Spanned<String>, raw: &Spanned<RawZone>, servers: &[Server], path: &str) -> Option<Zone> {
+        let origin_name = self.domain_name(origin, path);
+        let zone_servers: Vec<String> = raw
+            .value
+            .servers
+            .iter()
+            .enumerate()
+            .filter_map(|(index, name)| self.server_with_role(name, Role::Dns, servers, &format!("{path}.servers[{index}]")))
+            .map(|server| server.name.clone())
+            .collect();
+
+        if raw.value.servers.is_empty() {
+            self.report(Problem::on(raw, format!("{path}.servers"), "the zone has no DNS server").help("list at least one server with the dns role"));
+        }
+
+        let origin_name = origin_name?;
+        let records = raw
+            .value
+            .records
+            .0
+            .iter()
+            .filter_map(|(name, record)| self.record(&origin_name, name, record, &format!("{path}.records.{}", name.value)))
+            .collect();
+        Some(Zone { origin: origin_name, servers: zone_servers, records })
+    }
+
+    fn record(&mut self, origin: &DomainName, name: &Spanned<String>, raw: &Spanned<RawRecord>, path: &str) -> Option<ZoneRecord> {
+        let owner = match origin.join(&name.value) {
+            Ok(owner) => owner,
+            Err(why) => {
+                self.report(Problem::on(name, path, format!("invalid record name {:?}: {why}", name.value)).help("write the name relative to the zone, or @ for the zone itself"));
+                return None;
+            }
+        };
+
+        let data = match (&raw.value.cname, &raw.value.a) {
+            (Some(target), None) => RecordData::Cname(self.domain_name(target, &format!("{path}.cname"))?),
+            (None, Some(address)) => RecordData::A(self.address(address, &format!("{path}.a"))?),
+            _ => {
+                self.report(Problem::on(raw, path, "a record needs exactly one of cname or a"));
+                return None;
+            }
+        };
+        Some(ZoneRecord { name: owner, data })
+    }
+
+    fn scopes(&mut self, raw: &Entries<RawScope>, switch: &Switch, servers: &[Server]) -> Vec<Scope> {
+        raw.0.iter().filter_map(|(key, scope)| self.scope(key, scope, switch, servers)).collect()
+    }
+
+    fn scope(&mut self, key: &Spanned<String>, raw: &Spanned<RawScope>, switch: &Switch, servers: &[Server]) -> Option<Scope> {
+        let path = format!("dhcp.scopes.{}", key.value);
+        let vlan = key.value.parse::<u16>().ok().and_then(|id| switch.vlans.iter().find(|vlan| vlan.id == id));
+        if vlan.is_none() && !self.declared_vlans.contains(&key.value) {
+            let problem = Problem::on(key, &path, format!("no VLAN {:?} on the switch", key.value));
+            self.report(problem.help("scopes are keyed by the VLAN id they serve"));
+        }
+
+        let server = self.server_with_role(&raw.value.server, Role::DhcpServer, servers, &format!("{path}.server"));
+        let range = self.range(&raw.value.range, vlan, &format!("{path}.range"));
+        let router = raw.value.router.as_ref().and_then(|router| self.address_in_vlan(router, vlan, &format!("{path}.router")));
+        let dns_servers = raw
+            .value
+            .dns_servers
+            .iter()
+            .enumerate()
+            .filter_map(|(index, address)| self.address(address, &format!("{path}.dns_servers[{index}]")))
+            .collect();
+        let domain = raw.value.domain.as_ref().and_then(|domain| self.domain_name(domain, &format!("{path}.domain")));
+        let lease_time = self.duration(raw.value.lease_time.as_ref(), &format!("{path}.lease_time"), DEFAULT_LEASE_TIME);
+
+        let vlan = vlan?;
+        Some(Scope {
+            vlan: vlan.id,
+            subnet: vlan.subnet,
+            server: server?.name.clone(),
+            range: range?,
+            router,
+            dns_servers,
+            domain,
+            lease_time,
+        })
+    }
+
+    fn address_in_vlan(&mut self, raw: &Spanned<String>, vlan: Option<&Vlan>, path: &str) -> Option<Ipv4Addr> {
+        let address = self.address(raw, path)?;
+        let vlan = vlan?;
+        self.host_address_in(vlan.subnet, raw, address, path).then_some(address)
+    }
+
+    /// Parses `first-last` and checks it lies in the VLAN and holds no static address.
+    fn range(&mut self, raw: &Spanned<String>, vlan: Option<&Vlan>, path: &str) -> Option<(Ipv4Addr, Ipv4Addr)> {
+        let parsed = raw.value.split_once('-').and_then(|(first, last)| Some((first.trim().parse::<Ipv4Addr>().ok()?, last.trim().parse::<Ipv4Addr>().ok()?)));
+        let Some((first, last)) = parsed else {
+            self.report(Problem::on(raw, path, format!("invalid range {:?}: expected FIRST-LAST, such as 192.168.90.100-192.168.90.199", raw.value)));
+            return None;
+        };
+
+        if first > last {
+            let problem = Problem::on(raw, path, format!("range {first}-{last} is reversed"));
+            self.report(problem.help(format!("did you mean {last}-{first}?")));
+            return None;
+        }
+
+        let vlan = vlan?;
+        let ok_first = self.host_address_in(vlan.subnet, raw, first, path);
+        let ok_last = self.host_address_in(vlan.subnet, raw, last, path);
+        if !(ok_first && ok_last) {
+            return None;
+        }
+
+        let taken: Vec<(Ipv4Addr, String)> = self.addresses.iter().filter(|(address, _)| (first..=last).contains(*address)).map(|(address, owner)| (*address, owner.clone())).collect();
+        for (address, owner) in taken {
+            let problem = Problem::on(raw, path, format!("range {first}-{last} contains {address}, the static address of {owner}"));
+            self.report(problem.help("start or end the range so that it leaves out every static address"));
+        }
+        Some((first, last))
+    }
+
+    fn duration(&mut self, raw: Option<&Spanned<String>>, path: &str, default: Duration) -> Duration {
+        let Some(raw) = raw else { return default };
+
+        match humantime::parse_duration(&raw.value) {
+            Ok(duration) if !duration.is_zero() => duration,
+            _ => {
+                self.report(Problem::on(raw, path, format!("invalid duration {:?}: expected a number and a unit, such as 30s, 5m or 8h", raw.value)));
+                default
+            }
+        }
+    }
+
+    fn relays(&mut self, raw: &Entries<RawRelay>, servers: &[Server], scopes: &[Scope]) -> Vec<Relay> {
+        raw.0.iter().filter_map(|(name, relay)| self.relay(name, relay, servers, scopes)).collect()
+    }
+
+    fn relay(&mut self, name: &Spanned<String>, raw: &Spanned<RawRelay>, servers: &[Server], scopes: &[Scope]) -> Option<Relay> {
+        let path = format!("dhcp.relays.{}", name.value);
+        let relay = self.server_with_role(name, Role::DhcpRelay, servers, &path);
+        let target = self.server_with_role(&raw.value.server, Role::DhcpServer, servers, &format!("{path}.server"));
+        let (relay, target) = (relay?, target?);
+
+        let listen_vlan = raw.value.listen_vlan.value;
+        if relay.vlan != listen_vlan {
+            let problem = Problem::on(&raw.value.listen_vlan, format!("{path}.listen_vlan"), format!("server {} is attached to VLAN {}, not VLAN {listen_vlan}", relay.name, relay.vlan));
+            self.report(problem.help(format!("a relay listens on its own VLAN: set listen_vlan to {}", relay.vlan)));
+            return None;
+        }
+        if !scopes.iter().any(|scope| scope.vlan == listen_vlan && scope.server == target.name) {
+            let problem = Problem::on(&raw.value.server, format!("{path}.server"), format!("server {} has no scope for VLAN {listen_vlan}", target.name));
+            self.report(problem.help(format!("add dhcp.scopes.{listen_vlan} with server: {}", target.name)));
+            return None;
+        }
+
+        Some(Relay {
+            server: relay.name.clone(),
+            listen_vlan,
+            giaddr: relay.address,
+            dhcp_server: target.name.clone(),
+            dhcp_server_address: target.address,
+        })
+    }
+
+    fn setup_server(&mut self, raw: &Spanned<RawSetupServer>, servers: &[Server]) -> Option<SetupServer> {
+        let server = self.server_with_role(&raw.value.server, Role::SetupServer, servers, "setup_server.server");
+        let port = match &raw.value.port {
+            None => Some(DEFAULT_HELLO_PORT),
+            Some(port) => match u16::try_from(port.value) {
+                Ok(port @ 1..) => Some(port),
+                _ => {
+                    self.report(Problem::on(port, "setup_server.port", format!("invalid port {}: must be from 1 to 65535", port.value)));
+                    None
+                }
+            },
+        };
+        let certificate = self.certificate(&raw.value.certificate);
+
+        let server = server?;
+        Some(SetupServer {
+            server: server.name.clone(),
+            address: server.address,
+            fqdn: server.fqdn.clone(),
+            port: port?,
+            certificate: certificate?,
+        })
+    }
+
+    fn certificate(&mut self, raw: &RawCertificate) -> Option<CertificateRequest> {
+        let path = "setup_server.certificate";
+        let base = raw.cn.value.strip_prefix("*.").unwrap_or(&raw.cn.value);
+        let cn_valid = match DomainName::parse(base) {
+            Ok(_) => true,
+            Err(why) => {
+                self.report(Problem::on(&raw.cn, format!("{path}.cn"), format!("invalid certificate CN {:?}: {why}", raw.cn.value)).help("use a domain name such as scs.example.com, or *.example.com for a wildcard"));
+                false
+            }
+        };
+
+        let key = match &raw.key {
+            None => Some(KeyKind::Rsa2048),
+            Some(key) => match KEY_NAMES.iter().find(|(name, _)| *name == key.value) {
+                Some((_, kind)) => Some(*kind),
+                None => {
+                    let names: Vec<&str> = KEY_NAMES.iter().map(|(name, _)| *name).collect();
+                    self.report(Problem::on(key, format!("{path}.key"), format!("unknown key type {:?}", key.value)).help(suggest(&key.value, &names)));
+                    None
+                }
+            },
+        };
+
+        let valid_days = raw.valid_days.as_ref().map_or(DEFAULT_VALID_DAYS, |days| days.value);
+        cn_valid.then_some(())?;
+        Some(CertificateRequest {
+            cn: raw.cn.value.to_ascii_lowercase(),
+            ou: raw.ou.as_ref().map(|ou| ou.value.clone()),
+            amt_setup_oid: raw.amt_setup_oid.unwrap_or(true),
+            server_auth: raw.server_auth.unwrap_or(true),
+            key: key?,
+            valid_days,
+        })
+    }
+
+    fn clients(&mut self, raw: &Entries<RawClient>, switch: &Switch, dhcp: &DhcpPlan, lab: Option<&str>) -> Vec<Client> {
+        if raw.0.is_empty() {
+            self.report(Problem::at(&serde_saphyr::Location::UNKNOWN, "clients", "the lab has no vPro clients").help("add at least one client under clients"));
+        }
+        raw.0.iter().filter_map(|(name, client)| self.client(name, client, switch, dhcp, lab)).collect()
+    }
+
+    fn client(&mut self, name: &Spanned<String>, raw: &Spanned<RawClient>, switch: &Switch, dhcp: &DhcpPlan, lab: Option<&str>) -> Option<Client> {
+        let path = format!("clients.{}", name.value);
+        let named = self.node_name(name, &path);
+        let vlan = self.vlan_ref(&raw.value.vlan, switch, &format!("{path}.vlan"));
+        if let Some(vlan) = vlan {
+            self.check_dhcp_reach(vlan, &raw.value.vlan, dhcp, &format!("{path}.vlan"));
+        }
+
+        let mac = match &raw.value.mac {
+            None => Some(derived_mac(lab.unwrap_or_default(), &name.value)),
+            Some(mac) => self.mac(mac, &format!("{path}.mac")),
+        };
+        let uuid = match &raw.value.uuid {
+            None => Some(derived_uuid(lab.unwrap_or_default(), &name.value)),
+            Some(uuid) => self.uuid(uuid, &format!("{path}.uuid")),
+        };
+        let expect = self.expectation(&raw.value.expect, &format!("{path}.expect"));
+
+        let firmware = raw.value.firmware.value.trim().to_owned();
+        if firmware.is_empty() {
+            self.report(Problem::on(&raw.value.firmware, format!("{path}.firmware"), "empty firmware version").help("write the AMT version, such as 4.1.1"));
+        }
+
+        named.then_some(())?;
+        Some(Client { name: name.value.clone(), vlan: vlan?.id, firmware, mac: mac?, uuid: uuid?, expect: expect? })
+    }
+
+    /// A client needs a scope for its VLAN, served from that VLAN or through a relay on it,
+    /// because DHCP broadcasts do not cross the L3 switch.
+    fn check_dhcp_reach(&mut self, vlan: &Vlan, raw: &Spanned<u16>, dhcp: &DhcpPlan, path: &str) {
+        let Some(scope) = dhcp.scopes.iter().find(|scope| scope.vlan == vlan.id) else {
+            let problem = Problem::on(raw, path, format!("VLAN {} has no DHCP scope, so the client gets no address", vlan.id));
+            self.report(problem.help(format!("add dhcp.scopes.{}", vlan.id)));
+            return;
+        };
+
+        let local = dhcp.servers.iter().any(|server| server.name == scope.server && server.vlan == vlan.id);
+        let relayed = dhcp.relays.iter().any(|relay| relay.listen_vlan == vlan.id && relay.dhcp_server == scope.server);
+        if !(local || relayed) {
+            let problem = Problem::on(raw, path, format!("DHCP server {} is not on VLAN {} and no relay on VLAN {} forwards to it", scope.server, vlan.id, vlan.id));
+            self.report(problem.help(format!("add a server with the dhcp-relay role on VLAN {} and list it under dhcp.relays", vlan.id)));
+        }
+    }
+
+    fn mac(&mut self, raw: &Spanned<String>, path: &str) -> Option<[u8; 6]> {
+        let bytes: Vec<u8> = raw.value.split(':').filter_map(|part| (part.len() == 2).then(|| u8::from_str_radix(part, 16).ok()).flatten()).collect();
+        match <[u8; 6]>::try_from(bytes) {
+            Ok(mac) if mac[0] & 1 == 0 => Some(mac),
+            _ => {
+                self.report(Problem::on(raw, path, format!("invalid MAC address {:?}: expected six hex pairs such as 02:00:00:00:00:01, unicast", raw.value)));
+                None
+            }
+        }
+    }
+
+    fn uuid(&mut self, raw: &Spanned<String>, path: &str) -> Option<Uuid> {
+        match Uuid::parse_str(&raw.value) {
+            Ok(uuid) => Some(uuid),
+            Err(why) => {
+                self.report(Problem::on(raw, path, format!("invalid UUID {:?}: {why}", raw.value)));
+                None
+            }
+        }
+    }
+
+    fn expectation(&mut self, raw: &RawExpect, path: &str) -> Option<Expectation> {
+        let outcome = raw.outcome.value.trim().to_owned();
+        let valid = outcome == "provisioned" || outcome.split('-').all(|word| !word.is_empty() && word.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
+        if !valid {
+            let problem = Problem::on(&raw.outcome, format!("{path}.outcome"), format!("invalid outcome {:?}", raw.outcome.value));
+            self.report(problem.help("write provisioned, or the kebab-case code of a refusal such as domain-mismatch"));
+        }
+
+        let domain = match &raw.domain {
+            None => None,
+            Some(domain) => Some(self.domain_name(domain, &format!("{path}.domain"))?),
+        };
+        valid.then(|| Expectation { outcome, domain })
+    }
+}
+
+/// Adds an A record for every server whose FQDN falls in a zone, to the most specific
+/// such zone, unless the zone already has data at that name.
+fn with_server_records(mut zones: Vec<Zone>, servers: &Entries<RawServer>, problems: &[Problem]) -> Vec<Zone> {
+    if !problems.is_empty() {
+        return zones;
+    }
+
+    for (_, server) in &servers.0 {
+        let (Ok(fqdn), Ok(address)) = (DomainName::parse(&server.value.fqdn.value), server.value.address.value.parse::<Ipv4Addr>()) else { continue };
+        let zone = zones.iter_mut().filter(|zone| fqdn.is_within(&zone.origin)).max_by_key(|zone| zone.origin.as_str().len());
+        if let Some(zone) = zone
+            && !zone.records.iter().any(|record| record.name == fqdn)
+        {
+            zone.records.push(ZoneRecord { name: fqdn, data: RecordData::A(address) });
+        }
+    }
+    zones
+}
+
+fn check_node_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("empty".into());
+    }
+    if name.len() > MAX_IFNAME_LEN {
+        return Err(format!("{} characters, at most {MAX_IFNAME_LEN} fit a Linux interface name, which switch ports are named after", name.len()));
+    }
+    if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') || name.starts_with('-') {
+        return Err("use lowercase letters, digits and '-', not at the start".into());
+    }
+    Ok(())
+}
+
+/// A locally administered unicast MAC derived from the lab and node names, so that a lab
+/// gets the same addresses every run.
+fn derived_mac(lab: &str, node: &str) -> [u8; 6] {
+    let digest = Sha256::digest(format!("mac/{lab}/{node}"));
+    [0x02, digest[0], digest[1], digest[2], digest[3], digest[4]]
+}
+
+fn derived_uuid(lab: &str, node: &str) -> Uuid {
+    let digest = Sha256::digest(format!("uuid/{lab}/{node}"));
+    let bytes: [u8; 16] = digest[..16].try_into().expect("16 bytes of a SHA-256 digest");
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
+}
+
+/// Names the closest valid choice, or lists them all.
+fn suggest(value: &str, choices: &[&str]) -> String {
+    let closest = choices.iter().map(|choice| (strsim::levenshtein(value, choice), *choice)).min();
+    match closest {
+        Some((distance, choice)) if distance <= 3 => format!("did you mean {choice:?}?"),
+        _ => format!("valid values are {}", choices.join(", ")),
+    }
+}
