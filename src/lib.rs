@@ -4,9 +4,11 @@
 pub mod amt;
 pub mod dhcp;
 pub mod dns;
+pub mod lab;
 pub mod me;
 pub mod net;
 pub mod pki;
+pub mod report;
 pub mod scs;
 pub mod topology;
 pub mod timeline;

@@ -1,0 +1,100 @@
+//! Builds a lab's namespaces and links from the model.
+//!
+//! The switch namespace holds one bridge per VLAN with the VLAN's gateway address on it
+//! and forwards between them, as the L3 switch does. Every node gets a namespace and a
+//! veth pair: `eth0` inside the node, the other end in the switch namespace, named after
+//! the node and attached to its VLAN's bridge. Links are created inside the switch
+//! namespace with their peer placed straight into the node's, so that nothing is ever
+//! created in the namespace `vprolab` itself runs in.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use ipnetwork::{IpNetwork, Ipv4Network};
+use netns::{Namespace, Netlink};
+
+use super::LabError;
+use super::state::LabState;
+use crate::topology::{Lab, NODE_INTERFACE};
+
+/// The namespaces of a built lab.
+#[derive(Debug)]
+pub struct Built {
+    pub switch: Arc<Namespace>,
+    /// Node namespaces by node name.
+    pub nodes: HashMap<String, Arc<Namespace>>,
+}
+
+/// One node to attach: its name, VLAN, MAC and, for servers, its static address.
+struct Attachment<'a> {
+    name: &'a str,
+    vlan: u16,
+    mac: [u8; 6],
+    address: Option<Ipv4Addr>,
+}
+
+/// Builds every namespace and link of `lab`, recording each namespace in `state` before
+/// creating it so that an interrupted build can be torn down.
+pub async fn build(lab: &Lab, state: &LabState) -> Result<Built, LabError> {
+    let switch = create_namespace(state, &lab.namespace_of(&lab.switch.name))?;
+    let switch_link = Netlink::connect(&switch).await.map_err(LabError::Netns)?;
+    build_switch(lab, &switch, &switch_link).await?;
+
+    let mut nodes = HashMap::new();
+    for attachment in attachments(lab) {
+        let namespace = create_namespace(state, &lab.namespace_of(attachment.name))?;
+        attach(lab, &switch_link, &namespace, &attachment).await?;
+        nodes.insert(attachment.name.to_owned(), namespace);
+    }
+
+    Ok(Built { switch, nodes })
+}
+
+fn create_namespace(state: &LabState, name: &str) -> Result<Arc<Namespace>, LabError> {
+    state.add_namespace(name)?;
+    Namespace::create(name).map(Arc::new).map_err(LabError::Netns)
+}
+
+/// Brings up the bridges with their gateway addresses and turns on forwarding.
+async fn build_switch(lab: &Lab, switch: &Namespace, link: &Netlink) -> Result<(), LabError> {
+    link.set_up("lo").await.map_err(LabError::Netns)?;
+    netns::set_sysctl(switch, "net.ipv4.ip_forward", "1").map_err(LabError::Netns)?;
+
+    for vlan in &lab.switch.vlans {
+        let bridge = Lab::bridge_of(vlan.id);
+        let gateway = Ipv4Network::new(vlan.gateway, vlan.subnet.prefix()).expect("prefix checked by the resolver");
+
+        link.add_bridge(&bridge).await.map_err(LabError::Netns)?;
+        link.add_address(&bridge, IpNetwork::V4(gateway)).await.map_err(LabError::Netns)?;
+        link.set_up(&bridge).await.map_err(LabError::Netns)?;
+    }
+    Ok(())
+}
+
+fn attachments(lab: &Lab) -> Vec<Attachment<'_>> {
+    let servers = lab.servers.iter().map(|server| Attachment { name: &server.name, vlan: server.vlan, mac: server.mac, address: Some(server.address) });
+    let clients = lab.clients.iter().map(|client| Attachment { name: &client.name, vlan: client.vlan, mac: client.mac, address: None });
+    servers.chain(clients).collect()
+}
+
+/// Connects one node to its VLAN's bridge and, for a server, sets its address and route.
+async fn attach(lab: &Lab, switch_link: &Netlink, namespace: &Namespace, node: &Attachment<'_>) -> Result<(), LabError> {
+    let vlan = lab.vlan(node.vlan).expect("VLAN checked by the resolver");
+    let bridge = Lab::bridge_of(node.vlan);
+
+    switch_link.add_veth(node.name, namespace, NODE_INTERFACE, Some(node.mac)).await.map_err(LabError::Netns)?;
+    switch_link.set_master(node.name, &bridge).await.map_err(LabError::Netns)?;
+    switch_link.set_up(node.name).await.map_err(LabError::Netns)?;
+
+    let link = Netlink::connect(namespace).await.map_err(LabError::Netns)?;
+    link.set_up("lo").await.map_err(LabError::Netns)?;
+    link.set_up(NODE_INTERFACE).await.map_err(LabError::Netns)?;
+
+    if let Some(address) = node.address {
+        let network = Ipv4Network::new(address, vlan.subnet.prefix()).expect("prefix checked by the resolver");
+        link.add_address(NODE_INTERFACE, IpNetwork::V4(network)).await.map_err(LabError::Netns)?;
+        link.add_default_route(vlan.gateway).await.map_err(LabError::Netns)?;
+    }
+    Ok(())
+}

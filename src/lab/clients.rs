@@ -1,0 +1,59 @@
+//! Runs one ME emulator per client and collects what each one reports.
+
+use std::time::{Duration, Instant};
+
+use tokio::task::JoinSet;
+
+use super::build::Built;
+use crate::amt::profile::FirmwareProfile;
+use crate::amt::verdict::Reason;
+use crate::me::{self, MeConfig};
+use crate::pki::LabChain;
+use crate::report::ClientReport;
+use crate::timeline::{Timeline, Verdict};
+use crate::topology::{Client, Lab};
+
+/// Starts every client at once and waits for all verdicts, giving up on a client after
+/// `timeout`.
+pub async fn run_all(lab: &Lab, built: &Built, chain: &LabChain, timeout: Duration) -> Vec<ClientReport> {
+    let origin = Instant::now();
+    let mut tasks = JoinSet::new();
+
+    for (index, client) in lab.clients.iter().enumerate() {
+        let config = me_config(client, built, chain, origin);
+        tasks.spawn(async move {
+            let outcome = tokio::time::timeout(timeout, me::run(config)).await;
+            (index, outcome)
+        });
+    }
+
+    let mut reports: Vec<Option<ClientReport>> = (0..lab.clients.len()).map(|_| None).collect();
+    while let Some(joined) = tasks.join_next().await {
+        let (index, outcome) = joined.expect("client task panicked");
+        let client = &lab.clients[index];
+        let (timeline, verdict) = match outcome {
+            Ok(outcome) => (outcome.timeline, outcome.verdict),
+            Err(_) => (Timeline::new(origin), Verdict::refused(Reason::Timeout { phase: format!("the whole run ({} s)", timeout.as_secs()) })),
+        };
+        reports[index] = Some(report(client, timeline, verdict));
+    }
+
+    reports.into_iter().map(|report| report.expect("every client reported")).collect()
+}
+
+fn me_config(client: &Client, built: &Built, chain: &LabChain, origin: Instant) -> MeConfig {
+    let profile = FirmwareProfile::parse(&client.firmware).expect("firmware version checked by the resolver");
+    MeConfig {
+        name: client.name.clone(),
+        namespace: built.nodes[&client.name].clone(),
+        mac: client.mac,
+        uuid: client.uuid,
+        custom_hashes: vec![chain.root_hash(profile.custom_hash_algorithm())],
+        profile,
+        origin,
+    }
+}
+
+fn report(client: &Client, timeline: Timeline, verdict: Verdict) -> ClientReport {
+    ClientReport::new(client.name.clone(), client.vlan, client.firmware.clone(), client.mac, client.uuid, client.expect.clone(), verdict, timeline)
+}

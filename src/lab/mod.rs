@@ -1,0 +1,144 @@
+//! Builds a lab from its model, runs its services and clients, and tears it down.
+
+mod build;
+mod clients;
+mod services;
+pub mod state;
+mod zones;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+pub use state::{LabState, StateRecord};
+
+use crate::pki::{LabChain, LabPki};
+use crate::report::LabReport;
+use crate::topology::Lab;
+
+/// Settings of one run that do not come from the topology.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// State folder; the default is `/run/vprolab/<lab>`, removed at teardown.
+    pub state_dir: Option<PathBuf>,
+    /// Replaces the topology's timeout.
+    pub timeout: Option<Duration>,
+}
+
+/// Why a lab could not be built or run.
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    #[error("lab {lab} is already running (pid {pid}): stop it with `vprolab down {lab}`")]
+    AlreadyRunning { lab: String, pid: u32 },
+
+    #[error("an earlier run of this lab died and left {} namespaces recorded in {}", record.namespaces.len(), dir.display())]
+    Leftover { dir: PathBuf, record: StateRecord },
+
+    #[error("state file {path}: {source}")]
+    State { path: PathBuf, source: std::io::Error },
+
+    #[error(transparent)]
+    Netns(netns::Error),
+
+    #[error("cannot start {service}: {source}")]
+    Service { service: String, source: std::io::Error },
+
+    #[error("cannot make the lab certificates: {0}")]
+    Pki(String),
+}
+
+/// A lab whose namespaces exist and whose services run.
+pub struct RunningLab {
+    pub lab: Lab,
+    pub state: LabState,
+    pub built: build::Built,
+    pub chain: LabChain,
+    pub services: services::Services,
+    pub cancel: CancellationToken,
+    pub build_time: Duration,
+}
+
+/// Opens the lab's state, removing what an earlier run that died left behind.
+pub fn open_state(lab: &Lab, options: &RunOptions) -> Result<LabState, LabError> {
+    let (dir, owned) = match &options.state_dir {
+        Some(dir) => (dir.clone(), false),
+        None => (LabState::default_dir(&lab.name), true),
+    };
+
+    match LabState::create(&dir, &lab.name, owned) {
+        Err(LabError::Leftover { dir, record }) => {
+            eprintln!("vprolab: removing {} namespaces left by an earlier run of lab {} (pid {})", record.namespaces.len(), lab.name, record.pid);
+            remove_leftover(&dir, &record)?;
+            LabState::create(&dir, &lab.name, owned)
+        }
+        other => other,
+    }
+}
+
+fn remove_leftover(dir: &Path, record: &StateRecord) -> Result<(), LabError> {
+    if let Some((name, error)) = state::remove_namespaces(&record.namespaces).into_iter().next() {
+        tracing::error!(namespace = %name, %error, "cannot remove a leftover namespace");
+        return Err(LabError::Netns(error));
+    }
+    std::fs::remove_file(dir.join("state.json")).map_err(|source| LabError::State { path: dir.join("state.json"), source })
+}
+
+/// Builds the namespaces and links, issues the certificates and starts the services.
+///
+/// On failure, what was built stays recorded in `state`; the caller tears it down.
+pub async fn start(lab: &Lab, state: &LabState) -> Result<RunningLab, LabError> {
+    let started = Instant::now();
+
+    let request = lab.setup_server.certificate.clone();
+    let state_dir = state.dir().to_owned();
+    let chain = tokio::task::spawn_blocking(move || issue_chain(&request, &state_dir)).await.expect("certificate task")?;
+
+    let built = build::build(lab, state).await?;
+    let cancel = CancellationToken::new();
+    let services = services::start(lab, &built, &chain, &cancel)?;
+
+    Ok(RunningLab { lab: lab.clone(), state: state.clone(), built, chain, services, cancel, build_time: started.elapsed() })
+}
+
+fn issue_chain(request: &crate::topology::CertificateRequest, dir: &Path) -> Result<LabChain, LabError> {
+    let spec = crate::pki::CertSpec::from_request(request);
+    let chain = LabPki::generate(&spec).map_err(|error| LabError::Pki(error.to_string()))?;
+    chain.write(&dir.join("pki")).map_err(|error| LabError::Pki(error.to_string()))?;
+    Ok(chain)
+}
+
+impl RunningLab {
+    /// Runs every client until it reaches a verdict or the timeout passes.
+    pub async fn run_clients(&mut self, timeout: Duration, topology: &Path) -> LabReport {
+        let started = Instant::now();
+        let clients = clients::run_all(&self.lab, &self.built, &self.chain, timeout).await;
+
+        LabReport {
+            lab: self.lab.name.clone(),
+            topology: topology.display().to_string(),
+            build_ms: self.build_time,
+            total_ms: self.build_time + started.elapsed(),
+            clients,
+        }
+    }
+
+    /// Stops the services and removes every namespace.
+    pub async fn stop(self) -> Vec<(String, netns::Error)> {
+        self.cancel.cancel();
+        let mut tasks = self.services.tasks;
+        let drained = tokio::time::timeout(Duration::from_secs(2), async {
+            while let Some(result) = tasks.join_next().await {
+                if let Ok((service, Err(error))) = result {
+                    tracing::warn!(%service, %error, "service ended with an error");
+                }
+            }
+        });
+        if drained.await.is_err() {
+            tasks.abort_all();
+        }
+
+        drop(self.built);
+        self.state.teardown()
+    }
+}

@@ -1,0 +1,133 @@
+//! Starts the servers' services, each on sockets made inside its node's namespace.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ipnetwork::Ipv4Network;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::LabError;
+use super::build::Built;
+use super::zones::zones_for;
+use crate::net::NodeNet;
+use crate::pki::LabChain;
+use crate::scs::{ScsConfig, ScsSession};
+use crate::topology::{Lab, NODE_INTERFACE, Role, Server};
+use crate::{dhcp, dns, scs};
+
+const DNS_PORT: u16 = 53;
+const DHCP_SERVER_PORT: u16 = 67;
+/// MEBx password the setup server sets; real firmware requires upper and lower case, a
+/// digit and a symbol, 8 characters at least.
+const LAB_MEBX_PASSWORD: &str = "Lab-Mebx1";
+/// Admin password the setup server sets for later management.
+const LAB_ADMIN_PASSWORD: &str = "Lab-Admin1";
+
+/// Running services of a lab.
+pub struct Services {
+    pub tasks: JoinSet<(String, Result<(), String>)>,
+    /// Sessions the setup server finished, one per ME it tried to set up.
+    pub sessions: mpsc::Receiver<ScsSession>,
+}
+
+/// Starts every service of every server and returns once all sockets are bound, so that
+/// clients started afterwards find them ready.
+pub fn start(lab: &Lab, built: &Built, chain: &LabChain, cancel: &CancellationToken) -> Result<Services, LabError> {
+    let (session_tx, sessions) = mpsc::channel(64);
+    let mut tasks = JoinSet::new();
+
+    for server in &lab.servers {
+        let net = NodeNet::in_namespace(built.nodes[&server.name].clone());
+        let service = |what: &str| format!("{} {what}", server.name);
+
+        if server.has_role(Role::Dns) {
+            start_dns(lab, server, &net, cancel, &mut tasks).map_err(|source| LabError::Service { service: service("DNS"), source })?;
+        }
+        if server.has_role(Role::DhcpServer) {
+            start_dhcp_server(lab, server, &net, cancel, &mut tasks).map_err(|source| LabError::Service { service: service("DHCP server"), source })?;
+        }
+        if let Some(relay) = lab.relays.iter().find(|relay| relay.server == server.name) {
+            start_relay(relay, server, &net, cancel, &mut tasks).map_err(|source| LabError::Service { service: service("DHCP relay"), source })?;
+        }
+        if lab.setup_server.server == server.name {
+            start_setup_server(lab, chain, &net, session_tx.clone(), cancel, &mut tasks).map_err(|source| LabError::Service { service: service("setup server"), source })?;
+        }
+    }
+
+    Ok(Services { tasks, sessions })
+}
+
+type Tasks = JoinSet<(String, Result<(), String>)>;
+
+fn start_dns(lab: &Lab, server: &Server, net: &NodeNet, cancel: &CancellationToken, tasks: &mut Tasks) -> std::io::Result<()> {
+    let any = SocketAddr::from((Ipv4Addr::UNSPECIFIED, DNS_PORT));
+    let udp = net.udp_bind(any)?;
+    let tcp = net.tcp_listen(any)?;
+    let zones = zones_for(lab, server);
+    let name = format!("{} DNS", server.name);
+
+    tracing::info!(node = %server.name, zones = zones.len(), "starting DNS server");
+    let cancel = cancel.clone();
+    tasks.spawn(async move { (name, dns::serve(zones, udp, tcp, cancel).await.map_err(|error| error.to_string())) });
+    Ok(())
+}
+
+fn start_dhcp_server(lab: &Lab, server: &Server, net: &NodeNet, cancel: &CancellationToken, tasks: &mut Tasks) -> std::io::Result<()> {
+    let socket = net.udp_bind_broadcast(DHCP_SERVER_PORT, NODE_INTERFACE)?;
+    let scopes = lab.scopes.iter().filter(|scope| scope.server == server.name).map(dhcp_scope).collect();
+    let config = dhcp::ServerConfig { server_id: server.address, scopes };
+    let prefix = lab.vlan(server.vlan).expect("VLAN checked by the resolver").subnet.prefix();
+    let local = Ipv4Network::new(server.address, prefix).expect("prefix checked by the resolver");
+    let name = format!("{} DHCP server", server.name);
+
+    tracing::info!(node = %server.name, "starting DHCP server");
+    let cancel = cancel.clone();
+    tasks.spawn(async move { (name, dhcp::serve_server(config, socket, local, cancel).await.map_err(|error| error.to_string())) });
+    Ok(())
+}
+
+fn dhcp_scope(scope: &crate::topology::Scope) -> dhcp::Scope {
+    dhcp::Scope {
+        subnet: scope.subnet,
+        range: scope.range,
+        router: scope.router,
+        dns_servers: scope.dns_servers.clone(),
+        domain: scope.domain.as_ref().map(|domain| domain.as_str().as_bytes().to_vec()),
+        lease_time: scope.lease_time,
+    }
+}
+
+fn start_relay(relay: &crate::topology::Relay, server: &Server, net: &NodeNet, cancel: &CancellationToken, tasks: &mut Tasks) -> std::io::Result<()> {
+    let socket = net.udp_bind_broadcast(DHCP_SERVER_PORT, NODE_INTERFACE)?;
+    let config = dhcp::RelayConfig { giaddr: relay.giaddr, servers: vec![relay.dhcp_server_address] };
+    let name = format!("{} DHCP relay", server.name);
+
+    tracing::info!(node = %server.name, giaddr = %relay.giaddr, server = %relay.dhcp_server_address, "starting DHCP relay");
+    let cancel = cancel.clone();
+    tasks.spawn(async move { (name, dhcp::serve_relay(config, socket, cancel).await.map_err(|error| error.to_string())) });
+    Ok(())
+}
+
+fn start_setup_server(lab: &Lab, chain: &LabChain, net: &NodeNet, sessions: mpsc::Sender<ScsSession>, cancel: &CancellationToken, tasks: &mut Tasks) -> std::io::Result<()> {
+    let listener = net.tcp_listen(SocketAddr::from((Ipv4Addr::UNSPECIFIED, lab.setup_server.port)))?;
+    let config = Arc::new(ScsConfig {
+        chain: chain.chain_der(),
+        key: chain.leaf_key_der(),
+        amt_port: crate::me::AMT_TLS_PORT,
+        mebx_password: LAB_MEBX_PASSWORD.to_owned(),
+        admin_password: LAB_ADMIN_PASSWORD.to_owned(),
+        connect_timeout: Duration::from_secs(5),
+    });
+    let name = format!("{} setup server", lab.setup_server.server);
+
+    tracing::info!(node = %lab.setup_server.server, port = lab.setup_server.port, "starting setup server");
+    let (net, cancel) = (net.clone(), cancel.clone());
+    tasks.spawn(async move {
+        scs::serve(config, net, listener, sessions, cancel).await;
+        (name, Ok(()))
+    });
+    Ok(())
+}

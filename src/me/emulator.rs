@@ -1,0 +1,361 @@
+//! One emulated ME, from power-on to a verdict: DHCP lease, discovery of the setup server
+//! in DNS, hellos, the TLS connection the setup server opens back, the certificate
+//! checks, and the WS-Management exchange that ends in ACM.
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use ipnetwork::{IpNetwork, Ipv4Network};
+use rustls_pki_types::{CertificateDer, UnixTime};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use uuid::Uuid;
+
+use super::tls::{ChainJudge, server_config};
+use super::wsman_server::{AmtState, WsManEvent, serve_connection};
+use crate::amt::checks::{ChainReport, check_chain};
+use crate::amt::hello::{CertHash, Hello, HelloKind};
+use crate::amt::profile::FirmwareProfile;
+use crate::amt::verdict::Reason;
+use crate::dhcp::{self, ClientConfig, Lease};
+use crate::dns::{self, LookupError};
+use crate::net::NodeNet;
+use crate::timeline::{Step, SuffixSource, Timeline, Verdict};
+use crate::topology::{DomainName, NODE_INTERFACE};
+
+/// TCP port of the ME's TLS endpoint, where the setup server connects back.
+pub const AMT_TLS_PORT: u16 = 16993;
+/// TCP port the ME sends hellos to.
+pub const HELLO_PORT: u16 = 9971;
+
+const DHCP_CLIENT_PORT: u16 = 68;
+const DNS_PORT: u16 = 53;
+const DNS_TIMEOUT: Duration = Duration::from_secs(2);
+const DNS_ATTEMPTS: u32 = 3;
+/// How long the ME waits for the setup server to connect back before the next hello.
+/// Real firmware waits minutes between hellos; a lab needs seconds.
+// NOTE: a lab shortcut: the firmware profiles' real hello schedule is not applied yet.
+const HELLO_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Everything one ME needs to run.
+pub struct MeConfig {
+    pub name: String,
+    pub namespace: Arc<netns::Namespace>,
+    pub mac: [u8; 6],
+    pub uuid: Uuid,
+    pub profile: FirmwareProfile,
+    /// Hashes added in MEBx or by a USB setup file, trusted beside the profile's defaults.
+    pub custom_hashes: Vec<CertHash>,
+    /// Common time origin of every client's timeline.
+    pub origin: Instant,
+    /// When the ME gives up, whatever it is doing.
+    pub deadline: tokio::time::Instant,
+}
+
+/// What one ME reports at the end.
+pub struct MeOutcome {
+    pub timeline: Timeline,
+    pub verdict: Verdict,
+}
+
+/// Runs one ME to its verdict.
+pub async fn run(config: MeConfig) -> MeOutcome {
+    let span = tracing::info_span!("me", node = %config.name);
+    let _entered = span.enter();
+    let mut me = Emulator { net: NodeNet::in_namespace(config.namespace.clone()), timeline: Timeline::new(config.origin), config };
+
+    let verdict = match me.provision().await {
+        Ok(verdict) => verdict,
+        Err(reason) => {
+            tracing::info!(code = reason.code(), %reason, "ME refused provisioning");
+            Verdict::refused(reason)
+        }
+    };
+    MeOutcome { timeline: me.timeline, verdict }
+}
+
+struct Emulator {
+    config: MeConfig,
+    net: NodeNet,
+    timeline: Timeline,
+}
+
+/// Where discovery found the setup server.
+struct Discovery {
+    suffix: DomainName,
+    source: SuffixSource,
+    server: Ipv4Addr,
+}
+
+impl Emulator {
+    async fn provision(&mut self) -> Result<Verdict, Reason> {
+        let uuid = self.config.uuid;
+        let identity = tokio::task::spawn_blocking(move || crate::pki::me_identity(uuid));
+
+        let lease = self.lease().await?;
+        let discovery = self.discover(&lease).await?;
+
+        let listener = self.net.tcp_listen(SocketAddr::from((Ipv4Addr::UNSPECIFIED, AMT_TLS_PORT))).map_err(|error| Reason::SetupFailed { step: "listen on 16993".into(), detail: error.to_string() })?;
+        let (cert, key) = identity.await.expect("identity task").map_err(|error| Reason::SetupFailed { step: "ME key generation".into(), detail: error.to_string() })?;
+
+        let judge = Arc::new(MeJudge::new(&self.config, &discovery.suffix));
+        let acceptor = TlsAcceptor::from(server_config(cert, key, judge.clone()));
+        self.hello_until_connected(&listener, &acceptor, &judge, &discovery).await
+    }
+
+    /// Acquires a lease and configures the interface with it.
+    async fn lease(&mut self) -> Result<Lease, Reason> {
+        let socket = self.net.udp_bind_broadcast(DHCP_CLIENT_PORT, NODE_INTERFACE).map_err(|error| Reason::SetupFailed { step: "DHCP socket".into(), detail: error.to_string() })?;
+        let client = ClientConfig { mac: self.config.mac, hostname: Some(self.config.name.clone()), broadcast: true, attempts: 4, timeout: Duration::from_secs(2) };
+        let lease = self.before_deadline("DHCP", dhcp::acquire(client, socket)).await?.map_err(|error| {
+            tracing::info!(%error, "no DHCP lease");
+            Reason::NoLease { attempts: 4 }
+        })?;
+
+        self.timeline.record(Step::Lease {
+            address: lease.address,
+            prefix_len: lease.prefix_len,
+            router: lease.router,
+            dns_servers: lease.dns_servers.clone(),
+            option15: lease.domain.as_deref().map(dhcp::display_option15),
+            relay: lease.relay,
+            server: lease.server_id,
+            lease_secs: Some(lease.lease_time.as_secs() as u32),
+        });
+        self.apply(&lease).await?;
+        Ok(lease)
+    }
+
+    /// Puts the leased address and default route on the interface. The real ME has its
+    /// own IP stack beside the host's; here the namespace's stack stands for it.
+    async fn apply(&self, lease: &Lease) -> Result<(), Reason> {
+        let failed = |error: netns::Error| Reason::SetupFailed { step: "apply the lease".into(), detail: error.to_string() };
+        let link = netns::Netlink::connect(&self.config.namespace).await.map_err(failed)?;
+        let network = Ipv4Network::new(lease.address, lease.prefix_len).map_err(|error| Reason::SetupFailed { step: "apply the lease".into(), detail: error.to_string() })?;
+
+        link.add_address(NODE_INTERFACE, IpNetwork::V4(network)).await.map_err(failed)?;
+        if let Some(router) = lease.router {
+            link.add_default_route(router).await.map_err(failed)?;
+        }
+        Ok(())
+    }
+
+    /// Finds the setup server: the DNS suffix, then `provisionserver.<suffix>`.
+    async fn discover(&mut self, lease: &Lease) -> Result<Discovery, Reason> {
+        let suffix = suffix_from_option15(lease.domain.as_deref())?;
+        self.timeline.record(Step::Suffix { suffix: suffix.to_string(), source: SuffixSource::Option15 });
+
+        let dns_server = *lease.dns_servers.first().ok_or(Reason::NoDnsServer)?;
+        let qname = format!("provisionserver.{suffix}");
+        let lookup = dns::lookup_a(&self.net, SocketAddr::from((dns_server, DNS_PORT)), &qname, DNS_TIMEOUT, DNS_ATTEMPTS);
+        let resolution = self.before_deadline("DNS", lookup).await?.map_err(|error| lookup_reason(error, &qname, dns_server))?;
+
+        self.timeline.record(Step::Dns { qname, server: dns_server, cnames: resolution.cnames.clone(), address: resolution.address });
+        Ok(Discovery { suffix, source: SuffixSource::Option15, server: resolution.address })
+    }
+
+    /// Sends hellos until the setup server connects back, then runs the TLS session.
+    async fn hello_until_connected(&mut self, listener: &TcpListener, acceptor: &TlsAcceptor, judge: &Arc<MeJudge>, discovery: &Discovery) -> Result<Verdict, Reason> {
+        let target = SocketAddr::V4(SocketAddrV4::new(discovery.server, HELLO_PORT));
+        let mut retry_count = 0;
+
+        loop {
+            self.send_hello(target, retry_count).await?;
+
+            let accepted = tokio::time::timeout(HELLO_INTERVAL, listener.accept()).await;
+            if let Ok(Ok((stream, peer))) = accepted {
+                return self.session(stream, peer, acceptor, judge, listener, discovery).await;
+            }
+            if tokio::time::Instant::now() + HELLO_INTERVAL > self.config.deadline {
+                return Err(Reason::NoConnectBack { waited_ms: HELLO_INTERVAL.as_millis() as u64 });
+            }
+            retry_count += 1;
+        }
+    }
+
+    async fn send_hello(&mut self, target: SocketAddr, retry_count: u32) -> Result<(), Reason> {
+        let hashes = self.trusted_hashes();
+        let hello = Hello { admin_credentials_set: false, retry_count, uuid: self.config.uuid, kind: HelloKind::Pki { hashes } };
+        let mut bytes = Vec::with_capacity(hello.buffer_len());
+        hello.emit(&mut bytes).map_err(|error| Reason::SetupFailed { step: "hello".into(), detail: error.to_string() })?;
+
+        let failed = |error: std::io::Error| Reason::HelloFailed { addr: target, error: error.to_string() };
+        let mut stream = self.net.tcp_connect(target).await.map_err(failed)?;
+        stream.write_all(&bytes).await.map_err(failed)?;
+        stream.shutdown().await.map_err(failed)?;
+
+        self.timeline.record(Step::Hello { to: target, retry_count, hashes: hello.hashes().len() });
+        Ok(())
+    }
+
+    fn trusted_hashes(&self) -> Vec<CertHash> {
+        let mut hashes = self.config.profile.default_hashes();
+        hashes.extend(self.config.custom_hashes.iter().cloned());
+        hashes
+    }
+
+    /// Runs TLS and WS-Management sessions until CommitChanges, accepting the next
+    /// connection when the setup server opens more than one.
+    async fn session(&mut self, stream: tokio::net::TcpStream, peer: SocketAddr, acceptor: &TlsAcceptor, judge: &Arc<MeJudge>, listener: &TcpListener, discovery: &Discovery) -> Result<Verdict, Reason> {
+        let state = Arc::new(Mutex::new(AmtState::new(&self.config.profile, self.config.uuid, &self.config.name, discovery.suffix.as_str())));
+        let (mut stream, mut peer) = (stream, peer);
+
+        loop {
+            let tls = acceptor.accept(stream).await;
+            self.record_checks(judge);
+            let tls = tls.map_err(|error| judge.refusal().unwrap_or(Reason::TlsFailed { error: error.to_string() }))?;
+            self.record_tls(peer, &tls);
+
+            let accepted = judge.accepted_hash().expect("a completed handshake passed the judge");
+            fill_audit(&state, &accepted, peer, discovery);
+            self.serve_wsman(tls, &state).await?;
+
+            if let Some(verdict) = provisioned(&state, discovery, &accepted) {
+                self.timeline.record(Step::Provisioned { control_mode: "ACM".into(), provisioning_state: "post".into() });
+                return Ok(verdict);
+            }
+
+            (stream, peer) = self.before_deadline("WS-Management", listener.accept()).await?.map_err(|error| Reason::SetupFailed { step: "accept".into(), detail: error.to_string() })?;
+        }
+    }
+
+    async fn serve_wsman(&mut self, tls: tokio_rustls::server::TlsStream<tokio::net::TcpStream>, state: &Arc<Mutex<AmtState>>) -> Result<(), Reason> {
+        let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel::<WsManEvent>();
+        let served = self.before_deadline("WS-Management", serve_connection(tls, state.clone(), events_tx)).await?;
+
+        while let Ok(event) = events.try_recv() {
+            self.timeline.record(Step::WsMan { action: event.action, detail: event.detail });
+        }
+        served.map_err(|error| Reason::SetupFailed { step: "WS-Management".into(), detail: error.to_string() })
+    }
+
+    fn record_checks(&mut self, judge: &MeJudge) {
+        for check in judge.take_checks() {
+            self.timeline.record(Step::Check { rule: check.rule.to_owned(), passed: check.passed, evidence: check.evidence });
+        }
+    }
+
+    fn record_tls(&mut self, peer: SocketAddr, tls: &tokio_rustls::server::TlsStream<tokio::net::TcpStream>) {
+        let connection = tls.get_ref().1;
+        let protocol = connection.protocol_version().map_or("unknown".into(), |version| format!("{version:?}"));
+        let client_chain = connection.peer_certificates().unwrap_or_default().iter().map(|der| crate::pki::subject_of(der)).collect();
+        self.timeline.record(Step::Tls { peer, protocol, client_chain });
+    }
+
+    /// Awaits `future` unless the ME's deadline comes first.
+    async fn before_deadline<F: std::future::Future>(&self, phase: &str, future: F) -> Result<F::Output, Reason> {
+        tokio::time::timeout_at(self.config.deadline, future).await.map_err(|_| Reason::Timeout { phase: phase.to_owned() })
+    }
+}
+
+/// The DNS suffix from option 15: trailing NUL bytes and one trailing dot are ignored,
+/// as firmware does; what remains must be a domain name.
+fn suffix_from_option15(raw: Option<&[u8]>) -> Result<DomainName, Reason> {
+    let raw = raw.ok_or(Reason::NoDnsSuffix)?;
+    let trimmed = raw.iter().rposition(|byte| *byte != 0).map_or(&raw[..0], |last| &raw[..=last]);
+    let shown = dhcp::display_option15(raw);
+
+    let text = std::str::from_utf8(trimmed).map_err(|_| Reason::InvalidOption15 { value: shown.clone(), why: "not ASCII text".into() })?;
+    if text.is_empty() || text == "." {
+        return Err(Reason::NoDnsSuffix);
+    }
+    DomainName::parse(text).map_err(|error| Reason::InvalidOption15 { value: shown, why: error.to_string() })
+}
+
+fn lookup_reason(error: LookupError, qname: &str, server: Ipv4Addr) -> Reason {
+    match error {
+        LookupError::Rcode { rcode } => Reason::NoProvisionServerRecord { qname: qname.to_owned(), server, rcode: rcode.to_string() },
+        LookupError::NoAddress { target } if target.trim_end_matches('.').eq_ignore_ascii_case(qname) => Reason::NoProvisionServerRecord { qname: qname.to_owned(), server, rcode: "NOERROR with no address (NODATA)".into() },
+        LookupError::NoAddress { target } => Reason::ProvisionServerNoAddress { qname: qname.to_owned(), target },
+        other => Reason::DnsFailed { qname: qname.to_owned(), server, error: other.to_string() },
+    }
+}
+
+fn fill_audit(state: &Mutex<AmtState>, matched: &CertHash, peer: SocketAddr, discovery: &Discovery) {
+    let mut state = state.lock().expect("AMT state lock");
+    state.audit.matched_hash = Some(matched.to_string());
+    state.audit.server_address = Some(peer.ip());
+    state.audit.dns_suffix_from_mebx = discovery.source == SuffixSource::Mebx;
+    state.audit.time = Some(SystemTime::now());
+}
+
+fn provisioned(state: &Mutex<AmtState>, discovery: &Discovery, matched: &CertHash) -> Option<Verdict> {
+    let state = state.lock().expect("AMT state lock");
+    state.is_admin_control_mode().then(|| Verdict::Provisioned { domain: discovery.suffix.to_string(), control_mode: "ACM".into(), matched_hash: matched.to_string() })
+}
+
+/// The ME's side of the TLS handshake: applies the firmware's certificate rules to the
+/// chain the setup server presents, and keeps the result for the timeline.
+#[derive(Debug)]
+struct MeJudge {
+    profile: FirmwareProfile,
+    trusted: Vec<CertHash>,
+    suffix: String,
+    last: Mutex<Option<ChainReport>>,
+}
+
+impl MeJudge {
+    fn new(config: &MeConfig, suffix: &DomainName) -> Self {
+        let mut trusted = config.profile.default_hashes();
+        trusted.extend(config.custom_hashes.iter().cloned());
+        Self { profile: config.profile.clone(), trusted, suffix: suffix.to_string(), last: Mutex::new(None) }
+    }
+
+    fn take_checks(&self) -> Vec<crate::amt::checks::CheckResult> {
+        let mut last = self.last.lock().expect("judge lock");
+        last.as_mut().map(|report| std::mem::take(&mut report.checks)).unwrap_or_default()
+    }
+
+    fn refusal(&self) -> Option<Reason> {
+        let last = self.last.lock().expect("judge lock");
+        last.as_ref().and_then(|report| report.result.as_ref().err()).map(|refusal| Reason::Certificate(refusal.clone()))
+    }
+
+    fn accepted_hash(&self) -> Option<CertHash> {
+        let last = self.last.lock().expect("judge lock");
+        last.as_ref().and_then(|report| report.result.as_ref().ok()).map(|accepted| accepted.matched.clone())
+    }
+}
+
+impl ChainJudge for MeJudge {
+    fn judge(&self, chain: &[CertificateDer<'_>], now: UnixTime) -> Result<(), String> {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(now.as_secs());
+        let report = check_chain(&self.profile, &self.trusted, &self.suffix, chain, now);
+        let result = report.result.as_ref().map(|_| ()).map_err(ToString::to_string);
+
+        *self.last.lock().expect("judge lock") = Some(report);
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn option15_plain_domain() {
+        assert_eq!(suffix_from_option15(Some(b"jcert.info")).unwrap().as_str(), "jcert.info");
+    }
+
+    #[test]
+    fn option15_trailing_dot_and_nul_ignored() {
+        assert_eq!(suffix_from_option15(Some(b"jcert.info.")).unwrap().as_str(), "jcert.info");
+        assert_eq!(suffix_from_option15(Some(b"jcert.info\0")).unwrap().as_str(), "jcert.info");
+        assert_eq!(suffix_from_option15(Some(b"Mtkg.JCert.info.\0\0")).unwrap().as_str(), "mtkg.jcert.info");
+    }
+
+    #[test]
+    fn option15_absent_or_empty_is_no_suffix() {
+        assert_eq!(suffix_from_option15(None), Err(Reason::NoDnsSuffix));
+        assert_eq!(suffix_from_option15(Some(b"")), Err(Reason::NoDnsSuffix));
+        assert_eq!(suffix_from_option15(Some(b"\0")), Err(Reason::NoDnsSuffix));
+    }
+
+    #[test]
+    fn option15_with_space_is_not_a_domain() {
+        assert!(matches!(suffix_from_option15(Some(b"jcert info")), Err(Reason::InvalidOption15 { .. })));
+        assert!(matches!(suffix_from_option15(Some(b"a..b")), Err(Reason::InvalidOption15 { .. })));
+    }
+}
