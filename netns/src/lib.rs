@@ -6,7 +6,9 @@
 //!   uses, and [`Namespace::run`] to execute code on a thread inside one;
 //! - [`Netlink`]: an rtnetlink connection whose socket lives in one namespace, with one
 //!   method per `ip` command a lab needs;
-//! - [`set_sysctl`] and [`read_sysctl`] for the per-namespace `net.*` sysctls.
+//! - [`set_sysctl`] and [`read_sysctl`] for the per-namespace `net.*` sysctls;
+//! - [`sandbox::isolate_current_thread`], which lets a test create all of the above
+//!   without touching the host.
 //!
 //! A socket, netlink sockets included, belongs to the network namespace of the thread
 //! that created it. This crate creates every socket on a short-lived thread that has
@@ -62,6 +64,7 @@ mod error;
 mod link;
 mod namespace;
 mod netlink;
+pub mod sandbox;
 mod sysctl;
 
 pub use error::Error;
