@@ -2,22 +2,37 @@
 //!
 //! rtnetlink has `NetworkNamespace::add`, but it forks a child process per namespace.
 //! Here a short-lived thread unshares its own network namespace and bind-mounts it, which
-//! costs a thread spawn instead of a fork and keeps the calling process single-image.
+//! costs a thread spawn instead of a fork and leaves the calling thread where it is.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::thread;
 
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sched::{CloneFlags, setns, unshare};
+use nix::sys::statfs::{NSFS_MAGIC, fstatfs};
 
 use crate::Error;
 
 /// Folder where named namespaces are bind-mounted, as `ip netns add` does.
 pub const NETNS_RUN_DIR: &str = "/run/netns";
 
-/// A named network namespace, kept open so that it can be entered by any thread.
+/// Longest file name Linux accepts (NAME_MAX).
+const MAX_NAME_LEN: usize = 255;
+
+/// Serializes the check-then-mount in [`prepare_run_dir`], so that two threads creating
+/// namespaces at once do not stack two bind mounts on `/run/netns`.
+static RUN_DIR_LOCK: Mutex<()> = Mutex::new(());
+
+/// A named network namespace, kept open so that any thread can enter it.
+///
+/// The open handle keeps the namespace alive: after [`Namespace::delete`], the kernel
+/// frees it, and every link inside, only once all handles, sockets and threads that
+/// refer to it are gone.
 #[derive(Debug)]
 pub struct Namespace {
     name: String,
@@ -25,7 +40,8 @@ pub struct Namespace {
 }
 
 impl Namespace {
-    /// Creates the namespace `name`, like `ip netns add NAME`.
+    /// Creates the namespace `name`, like `ip netns add NAME`, with `lo` down as the
+    /// kernel makes it.
     ///
     /// Fails with [`Error::NamespaceExists`] when `/run/netns/NAME` is already there, so
     /// that a lab never adopts a namespace it did not make.
@@ -36,7 +52,7 @@ impl Namespace {
         let path = path_of(name);
         create_mount_point(&path, name)?;
 
-        if let Err(error) = bind_new_namespace(&path) {
+        if let Err(error) = bind_new_namespace(&path, name) {
             let _ = fs::remove_file(&path);
             return Err(error);
         }
@@ -45,43 +61,87 @@ impl Namespace {
     }
 
     /// Opens the existing namespace `name`.
+    ///
+    /// Fails with [`Error::NotANamespace`] when `/run/netns/NAME` is a plain file, which
+    /// happens when a namespace was unmounted by hand or a creation was interrupted.
     pub fn open(name: &str) -> Result<Self, Error> {
         check_name(name)?;
         let path = path_of(name);
+
         let file = File::open(&path).map_err(|source| match source.kind() {
-            io::ErrorKind::NotFound => Error::NamespaceNotFound { name: name.to_owned() },
-            _ => Error::Io { context: format!("open {}", path.display()), source },
+            io::ErrorKind::NotFound => Error::NamespaceNotFound {
+                name: name.to_owned(),
+            },
+            _ => Error::RunDir {
+                action: "open",
+                path: path.clone(),
+                source,
+            },
         })?;
 
-        Ok(Self { name: name.to_owned(), file })
+        match fstatfs(&file) {
+            Ok(stat) if stat.filesystem_type() == NSFS_MAGIC => Ok(Self {
+                name: name.to_owned(),
+                file,
+            }),
+            Ok(_) => Err(Error::NotANamespace {
+                name: name.to_owned(),
+            }),
+            Err(errno) => Err(Error::RunDir {
+                action: "statfs",
+                path,
+                source: errno.into(),
+            }),
+        }
     }
 
     /// Removes the namespace `name`, like `ip netns del NAME`.
     ///
-    /// The kernel frees the namespace, and with it every link inside, once the last
-    /// process, socket or open handle that refers to it is gone.
+    /// Only the name goes at once. The kernel frees the namespace, and with it every link
+    /// inside, once the last process, socket or open [`Namespace`] that refers to it is
+    /// gone. Also removes a stale file that is not a mounted namespace.
     pub fn delete(name: &str) -> Result<(), Error> {
         check_name(name)?;
         let path = path_of(name);
 
         match umount2(&path, MntFlags::MNT_DETACH) {
-            Ok(()) | Err(nix::Error::EINVAL) | Err(nix::Error::ENOENT) => {}
-            Err(errno) => return Err(Error::Sys { context: format!("umount {}", path.display()), errno }),
+            // EINVAL: not a mount point, so a stale file that only needs removing.
+            Ok(()) | Err(nix::Error::EINVAL) => {}
+            Err(nix::Error::ENOENT) => {
+                return Err(Error::NamespaceNotFound {
+                    name: name.to_owned(),
+                });
+            }
+            Err(errno) => {
+                let command = format!("umount --lazy {}", path.display());
+                return Err(Error::Mount { command, errno });
+            }
         }
 
         match fs::remove_file(&path) {
             Ok(()) => Ok(()),
             Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(source) => Err(Error::Io { context: format!("remove {}", path.display()), source }),
+            Err(source) => Err(Error::RunDir {
+                action: "remove",
+                path,
+                source,
+            }),
         }
     }
 
-    /// Lists the names under `/run/netns` that start with `prefix`.
+    /// Lists, sorted, the names under `/run/netns` that start with `prefix`, stale files
+    /// included so that a teardown can delete them too.
     pub fn list(prefix: &str) -> Result<Vec<String>, Error> {
         let entries = match fs::read_dir(NETNS_RUN_DIR) {
             Ok(entries) => entries,
             Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(source) => return Err(Error::Io { context: format!("read {NETNS_RUN_DIR}"), source }),
+            Err(source) => {
+                return Err(Error::RunDir {
+                    action: "read",
+                    path: NETNS_RUN_DIR.into(),
+                    source,
+                });
+            }
         };
 
         let mut names: Vec<String> = entries
@@ -92,10 +152,12 @@ impl Namespace {
         Ok(names)
     }
 
+    /// The name under `/run/netns`.
     pub fn name(&self) -> &str {
         &self.name
     }
 
+    /// The bind mount that `ip netns exec NAME` enters.
     pub fn path(&self) -> PathBuf {
         path_of(&self.name)
     }
@@ -103,81 +165,206 @@ impl Namespace {
     /// Runs `f` on a new thread that has entered this namespace, and returns its result.
     ///
     /// Sockets and netlink connections that `f` creates belong to this namespace for their
-    /// whole life, whichever thread uses them later. The calling thread is never moved,
-    /// which matters because tokio worker threads must stay where they are.
+    /// whole life, whichever thread uses them later. The calling thread never changes
+    /// namespace, which matters because tokio worker threads must stay where they are.
+    /// Only the network namespace changes: the thread keeps the caller's mount namespace.
+    /// A panic in `f` resumes on the calling thread.
     pub fn run<F, R>(&self, f: F) -> Result<R, Error>
     where
         F: FnOnce() -> R + Send,
         R: Send,
     {
-        std::thread::scope(|scope| {
-            let worker = scope.spawn(|| {
-                setns(self.file.as_fd(), CloneFlags::CLONE_NEWNET)
-                    .map_err(|errno| Error::Sys { context: format!("setns {}", self.name), errno })?;
-                Ok(f())
-            });
-            worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        })
+        let enter_and_run = || {
+            setns(self.file.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|errno| Error::Setns {
+                namespace: self.name.clone(),
+                errno,
+            })?;
+            Ok(f())
+        };
+        run_on_thread(&self.name, enter_and_run)?
     }
+}
+
+impl AsFd for Namespace {
+    /// The namespace file, for `setns` or for rtnetlink's IFLA_NET_NS_FD.
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.file.as_fd()
+    }
+}
+
+/// Runs `f` on a scoped thread and waits for it, resuming its panic if it panics.
+pub(crate) fn run_on_thread<F, R>(namespace: &str, f: F) -> Result<R, Error>
+where
+    F: FnOnce() -> R + Send,
+    R: Send,
+{
+    thread::scope(|scope| {
+        let worker = thread::Builder::new()
+            .name(format!("netns {namespace}"))
+            .spawn_scoped(scope, f)
+            .map_err(|source| Error::Thread {
+                namespace: namespace.to_owned(),
+                source,
+            })?;
+        Ok(worker
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+    })
 }
 
 fn path_of(name: &str) -> PathBuf {
     Path::new(NETNS_RUN_DIR).join(name)
 }
 
-/// Rejects names that `ip netns` would reject or that could escape `/run/netns`.
+/// Rejects the names that `ip netns` rejects, and those that are no file name.
 fn check_name(name: &str) -> Result<(), Error> {
     let valid = !name.is_empty()
-        && name.len() <= 255
+        && name.len() <= MAX_NAME_LEN
         && name != "."
         && name != ".."
         && !name.contains('/')
         && !name.contains('\0');
 
-    if valid { Ok(()) } else { Err(Error::InvalidName { name: name.to_owned() }) }
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::InvalidName {
+            name: name.to_owned(),
+        })
+    }
 }
 
 /// Makes `/run/netns` a shared mount point, as iproute2 does, so that namespaces mounted
 /// by one process are visible to `ip netns exec` in every mount namespace that shares it.
 fn prepare_run_dir() -> Result<(), Error> {
-    fs::create_dir_all(NETNS_RUN_DIR)
-        .map_err(|source| Error::Io { context: format!("create {NETNS_RUN_DIR}"), source })?;
+    let _guard = RUN_DIR_LOCK
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
 
-    let make_shared = || mount(None::<&str>, NETNS_RUN_DIR, None::<&str>, MsFlags::MS_SHARED | MsFlags::MS_REC, None::<&str>);
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(NETNS_RUN_DIR)
+        .map_err(|source| Error::RunDir {
+            action: "create",
+            path: NETNS_RUN_DIR.into(),
+            source,
+        })?;
+
+    let make_shared = || {
+        let flags = MsFlags::MS_SHARED | MsFlags::MS_REC;
+        mount(
+            None::<&str>,
+            NETNS_RUN_DIR,
+            None::<&str>,
+            flags,
+            None::<&str>,
+        )
+    };
+    let make_shared_failed = |errno| Error::Mount {
+        command: format!("mount --make-rshared {NETNS_RUN_DIR}"),
+        errno,
+    };
+
     match make_shared() {
         Ok(()) => Ok(()),
+        // EINVAL: not a mount point yet, so bind it onto itself first.
         Err(nix::Error::EINVAL) => {
-            // Not a mount point yet: bind it onto itself first, then share it.
-            mount(Some(NETNS_RUN_DIR), NETNS_RUN_DIR, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-                .and_then(|()| make_shared())
-                .map_err(|errno| Error::Sys { context: format!("mount --make-shared {NETNS_RUN_DIR}"), errno })
+            let flags = MsFlags::MS_BIND | MsFlags::MS_REC;
+            mount(
+                Some(NETNS_RUN_DIR),
+                NETNS_RUN_DIR,
+                None::<&str>,
+                flags,
+                None::<&str>,
+            )
+            .map_err(|errno| Error::Mount {
+                command: format!("mount --rbind {NETNS_RUN_DIR} {NETNS_RUN_DIR}"),
+                errno,
+            })?;
+            make_shared().map_err(make_shared_failed)
         }
-        Err(errno) => Err(Error::Sys { context: format!("mount --make-shared {NETNS_RUN_DIR}"), errno }),
+        Err(errno) => Err(make_shared_failed(errno)),
     }
 }
 
 fn create_mount_point(path: &Path, name: &str) -> Result<(), Error> {
-    OpenOptions::new().write(true).create_new(true).open(path).map(drop).map_err(|source| {
-        match source.kind() {
-            io::ErrorKind::AlreadyExists => Error::NamespaceExists { name: name.to_owned() },
-            _ => Error::Io { context: format!("create {}", path.display()), source },
-        }
+    let created = OpenOptions::new().write(true).create_new(true).open(path);
+    created.map(drop).map_err(|source| match source.kind() {
+        io::ErrorKind::AlreadyExists => Error::NamespaceExists {
+            name: name.to_owned(),
+        },
+        _ => Error::RunDir {
+            action: "create",
+            path: path.to_owned(),
+            source,
+        },
     })
 }
 
 /// Unshares a new network namespace on a throw-away thread and bind-mounts it on `path`.
 ///
-/// The thread ends right after, and the bind mount keeps the namespace alive.
-fn bind_new_namespace(path: &Path) -> Result<(), Error> {
-    std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                unshare(CloneFlags::CLONE_NEWNET)
-                    .map_err(|errno| Error::Sys { context: "unshare(CLONE_NEWNET)".into(), errno })?;
-                mount(Some("/proc/thread-self/ns/net"), path, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-                    .map_err(|errno| Error::Sys { context: format!("bind mount {}", path.display()), errno })
-            })
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-    })
+/// The thread ends right after, and the bind mount keeps the namespace alive. The thread
+/// must name its namespace through `/proc/thread-self`: `/proc/self` is the main
+/// thread's, which is still in the old namespace.
+fn bind_new_namespace(path: &Path, name: &str) -> Result<(), Error> {
+    let unshare_and_bind = || {
+        unshare(CloneFlags::CLONE_NEWNET).map_err(|errno| Error::Unshare {
+            flags: "CLONE_NEWNET",
+            errno,
+        })?;
+
+        let source = "/proc/thread-self/ns/net";
+        mount(
+            Some(source),
+            path,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(|errno| Error::Mount {
+            command: format!("mount --bind {source} {}", path.display()),
+            errno,
+        })
+    };
+    run_on_thread(name, unshare_and_bind)?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_name_accepts_lab_names() {
+        for name in [
+            "lab-switch",
+            "lab-client90",
+            "a",
+            ".hidden",
+            &"n".repeat(MAX_NAME_LEN),
+        ] {
+            assert!(check_name(name).is_ok(), "{name:?} should be accepted");
+        }
+    }
+
+    #[test]
+    fn check_name_rejects_non_file_names() {
+        let too_long = "n".repeat(MAX_NAME_LEN + 1);
+        for name in [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "/abs",
+            "../escape",
+            "nul\0byte",
+            &too_long,
+        ] {
+            let error = check_name(name).expect_err(name);
+            assert!(
+                matches!(error, Error::InvalidName { .. }),
+                "{name:?} gave {error}"
+            );
+        }
+    }
 }
