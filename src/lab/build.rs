@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use ipnetwork::{IpNetwork, Ipv4Network};
-use netns::{Namespace, Netlink};
+use ipnetwork::Ipv4Network;
+use netns::{MacAddr, Namespace, Netlink, VethPair};
 
 use super::LabError;
 use super::state::LabState;
@@ -38,7 +38,7 @@ struct Attachment<'a> {
 /// creating it so that an interrupted build can be torn down.
 pub async fn build(lab: &Lab, state: &LabState) -> Result<Built, LabError> {
     let switch = create_namespace(state, &lab.namespace_of(&lab.switch.name))?;
-    let switch_link = Netlink::connect(&switch).await.map_err(LabError::Netns)?;
+    let switch_link = Netlink::connect(&switch).map_err(LabError::Netns)?;
     build_switch(lab, &switch, &switch_link).await?;
 
     let mut nodes = HashMap::new();
@@ -66,7 +66,7 @@ async fn build_switch(lab: &Lab, switch: &Namespace, link: &Netlink) -> Result<(
         let gateway = Ipv4Network::new(vlan.gateway, vlan.subnet.prefix()).expect("prefix checked by the resolver");
 
         link.add_bridge(&bridge).await.map_err(LabError::Netns)?;
-        link.add_address(&bridge, IpNetwork::V4(gateway)).await.map_err(LabError::Netns)?;
+        link.add_address(&bridge, gateway).await.map_err(LabError::Netns)?;
         link.set_up(&bridge).await.map_err(LabError::Netns)?;
     }
     Ok(())
@@ -83,17 +83,18 @@ async fn attach(lab: &Lab, switch_link: &Netlink, namespace: &Namespace, node: &
     let vlan = lab.vlan(node.vlan).expect("VLAN checked by the resolver");
     let bridge = Lab::bridge_of(node.vlan);
 
-    switch_link.add_veth(node.name, namespace, NODE_INTERFACE, Some(node.mac)).await.map_err(LabError::Netns)?;
-    switch_link.set_master(node.name, &bridge).await.map_err(LabError::Netns)?;
+    let pair = VethPair { name: node.name, mac: None, peer_name: NODE_INTERFACE, peer_namespace: namespace, peer_mac: Some(MacAddr::new(node.mac)) };
+    switch_link.add_veth(&pair).await.map_err(LabError::Netns)?;
+    switch_link.attach_to_bridge(node.name, &bridge).await.map_err(LabError::Netns)?;
     switch_link.set_up(node.name).await.map_err(LabError::Netns)?;
 
-    let link = Netlink::connect(namespace).await.map_err(LabError::Netns)?;
+    let link = Netlink::connect(namespace).map_err(LabError::Netns)?;
     link.set_up("lo").await.map_err(LabError::Netns)?;
     link.set_up(NODE_INTERFACE).await.map_err(LabError::Netns)?;
 
     if let Some(address) = node.address {
         let network = Ipv4Network::new(address, vlan.subnet.prefix()).expect("prefix checked by the resolver");
-        link.add_address(NODE_INTERFACE, IpNetwork::V4(network)).await.map_err(LabError::Netns)?;
+        link.add_address(NODE_INTERFACE, network).await.map_err(LabError::Netns)?;
         link.add_default_route(vlan.gateway).await.map_err(LabError::Netns)?;
     }
     Ok(())

@@ -105,7 +105,10 @@ pub fn remove_namespaces(namespaces: &[String]) -> Vec<(String, netns::Error)> {
     namespaces
         .iter()
         .rev()
-        .filter_map(|name| netns::Namespace::delete(name).err().map(|error| (name.clone(), error)))
+        .filter_map(|name| match netns::Namespace::delete(name) {
+            Ok(()) | Err(netns::Error::NamespaceNotFound { .. }) => None,
+            Err(error) => Some((name.clone(), error)),
+        })
         .collect()
 }
 

@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use ipnetwork::{IpNetwork, Ipv4Network};
+use ipnetwork::Ipv4Network;
 use rustls_pki_types::{CertificateDer, UnixTime};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
@@ -132,10 +132,10 @@ impl Emulator {
     /// own IP stack beside the host's; here the namespace's stack stands for it.
     async fn apply(&self, lease: &Lease) -> Result<(), Reason> {
         let failed = |error: netns::Error| Reason::SetupFailed { step: "apply the lease".into(), detail: error.to_string() };
-        let link = netns::Netlink::connect(&self.config.namespace).await.map_err(failed)?;
+        let link = netns::Netlink::connect(&self.config.namespace).map_err(failed)?;
         let network = Ipv4Network::new(lease.address, lease.prefix_len).map_err(|error| Reason::SetupFailed { step: "apply the lease".into(), detail: error.to_string() })?;
 
-        link.add_address(NODE_INTERFACE, IpNetwork::V4(network)).await.map_err(failed)?;
+        link.add_address(NODE_INTERFACE, network).await.map_err(failed)?;
         if let Some(router) = lease.router {
             link.add_default_route(router).await.map_err(failed)?;
         }
