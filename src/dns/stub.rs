@@ -154,6 +154,9 @@ pub async fn lookup_a(
     let client = Client::bind(net, server, timeout, attempts)?;
     let mut chain = Chain::new(name);
 
+    // NOTE: Intel does not document whether AMT firmware re-queries a CNAME target that the
+    // reply leaves unresolved. The lab's server follows chains across all its zones, so the
+    // re-query runs only for targets outside them or against other servers.
     for _ in 0..MAX_QUERIES {
         let response = client.query(chain.current(), RecordType::A).await?;
         if let Some(resolution) = chain.follow(&response)? {
