@@ -66,10 +66,12 @@ fn start_dns(lab: &Lab, server: &Server, net: &NodeNet, cancel: &CancellationTok
     let any = SocketAddr::from((Ipv4Addr::UNSPECIFIED, DNS_PORT));
     let udp = net.udp_bind(any)?;
     let tcp = net.tcp_listen(any)?;
-    let zones = zones_for(lab, server);
+    let specs = zones_for(lab, server);
+    let count = specs.len();
+    let zones = dns::Zones::build(specs).map_err(std::io::Error::other)?;
     let name = format!("{} DNS", server.name);
 
-    tracing::info!(node = %server.name, zones = zones.len(), "starting DNS server");
+    tracing::info!(node = %server.name, zones = count, "starting DNS server");
     let cancel = cancel.clone();
     tasks.spawn(async move { (name, dns::serve(zones, udp, tcp, cancel).await.map_err(|error| error.to_string())) });
     Ok(())

@@ -1,7 +1,6 @@
 //! The zones each DNS server of a lab serves, derived from the topology.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
 
 use crate::dns::{RecordData, RecordSpec, ZoneSpec, ptr_name, reverse_zone_origin};
 use crate::topology::{self, Lab, Role, Server};
@@ -73,9 +72,4 @@ fn soa_zone(origin: &str, name_servers: &[String], records: Vec<RecordSpec>) -> 
 
 fn record(name: &str, data: RecordData) -> RecordSpec {
     RecordSpec { name: name.to_owned(), ttl: TTL, data }
-}
-
-/// Addresses a DNS server listens on: every address of its node.
-pub fn listen_address(server: &Server) -> Ipv4Addr {
-    server.address
 }

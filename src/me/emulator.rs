@@ -266,9 +266,9 @@ fn suffix_from_option15(raw: Option<&[u8]>) -> Result<DomainName, Reason> {
 
 fn lookup_reason(error: LookupError, qname: &str, server: Ipv4Addr) -> Reason {
     match error {
-        LookupError::Rcode { rcode } => Reason::NoProvisionServerRecord { qname: qname.to_owned(), server, rcode: rcode.to_string() },
-        LookupError::NoAddress { target } if target.trim_end_matches('.').eq_ignore_ascii_case(qname) => Reason::NoProvisionServerRecord { qname: qname.to_owned(), server, rcode: "NOERROR with no address (NODATA)".into() },
-        LookupError::NoAddress { target } => Reason::ProvisionServerNoAddress { qname: qname.to_owned(), target },
+        LookupError::Rcode { rcode, .. } => Reason::NoProvisionServerRecord { qname: qname.to_owned(), server, rcode: dns::rcode_name(rcode) },
+        LookupError::NoData { .. } => Reason::NoProvisionServerRecord { qname: qname.to_owned(), server, rcode: "NOERROR without an address (NODATA)".into() },
+        LookupError::NoAddress { target, .. } => Reason::ProvisionServerNoAddress { qname: qname.to_owned(), target },
         other => Reason::DnsFailed { qname: qname.to_owned(), server, error: other.to_string() },
     }
 }
