@@ -12,7 +12,7 @@
 //! 4. the root's hash, under an algorithm of the profile, is in the trusted list;
 //! 5. key types and sizes, and SHA-1 signatures, per profile, on every certificate;
 //! 6. the leaf is valid at the ME's clock;
-//! 7. the leaf has EKU serverAuth, and the AMT setup OID or the setup OU;
+//! 7. the leaf has the AMT setup OID with EKU serverAuth, or the setup OU;
 //! 8. the domain rule.
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -39,10 +39,10 @@ pub const AMT_SETUP_OID: &str = "2.16.840.1.113741.1.2.3";
 /// Extended Key Usage OID for TLS server authentication (RFC 5280 id-kp-serverAuth).
 pub const SERVER_AUTH_OID: &str = "1.3.6.1.5.5.7.3.1";
 
-/// Subject OU that stands in for the setup OID; the ME compares it byte for byte.
+/// Subject OU that replaces the setup OID. The ME compares it byte for byte.
 pub const SETUP_OU: &str = "Intel(R) Client Setup Certificate";
 
-/// Why the ME rejected the setup server's certificate chain.
+/// Reason the ME rejected the setup server's certificate chain.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum CertRefusal {
@@ -70,25 +70,25 @@ pub enum CertRefusal {
     #[error("untrusted root {root_subject}: none of its hashes {root_hashes:?} is among the {trusted} trusted hashes the firmware compares{ignored}: add the root hash in MEBx or use a certificate from a default root", ignored = describe_ignored(.ignored))]
     UntrustedRoot { root_subject: String, root_hashes: Vec<String>, trusted: usize, ignored: Vec<String> },
 
-    #[error("certificate {index} ({subject}) has a {bits}-bit RSA key; {firmware} needs at least {min_bits} bits")]
+    #[error("certificate {index} ({subject}) has a {bits}-bit RSA key, but {firmware} needs at least {min_bits} bits")]
     KeyTooSmall { index: usize, subject: String, bits: u32, min_bits: u32, firmware: String },
 
-    #[error("certificate {index} ({subject}) has a {bits}-bit RSA key; {firmware} accepts at most {max_bits} bits")]
+    #[error("certificate {index} ({subject}) has a {bits}-bit RSA key, but {firmware} accepts at most {max_bits} bits")]
     KeyTooLarge { index: usize, subject: String, bits: u32, max_bits: u32, firmware: String },
 
     #[error("certificate {index} ({subject}) has a {key} key, which {firmware} does not accept: use RSA")]
     KeyTypeUnsupported { index: usize, subject: String, key: String, firmware: String },
 
-    #[error("certificate {index} ({subject}) is signed with {algorithm}; {firmware} rejects SHA-1 anywhere in the chain, root included")]
+    #[error("certificate {index} ({subject}) is signed with {algorithm}, but {firmware} rejects SHA-1 anywhere in the chain, root included: use a SHA-256 chain")]
     Sha1Signature { index: usize, subject: String, algorithm: String, firmware: String },
 
-    #[error("leaf {subject} expired at {not_after}; the ME clock reads {now}")]
+    #[error("leaf {subject} expired at {not_after}, and the ME clock reads {now}: renew the provisioning certificate or correct the clock")]
     Expired { subject: String, not_after: String, now: String },
 
-    #[error("leaf {subject} is not valid before {not_before}; the ME clock reads {now}")]
+    #[error("leaf {subject} is not valid before {not_before}, and the ME clock reads {now}: correct the clock or wait")]
     NotYetValid { subject: String, not_before: String, now: String },
 
-    #[error("leaf {subject} lacks Extended Key Usage serverAuth ({SERVER_AUTH_OID}); its EKUs are {ekus:?}")]
+    #[error("leaf {subject} lacks Extended Key Usage serverAuth ({SERVER_AUTH_OID}) among its EKUs {ekus:?}: reissue it with serverAuth")]
     NoServerAuth { subject: String, ekus: Vec<String> },
 
     #[error("leaf {subject} is not a setup certificate: no EKU {AMT_SETUP_OID} (EKUs {ekus:?}) and no OU {SETUP_OU:?} (OUs {ous:?})")]
@@ -115,7 +115,7 @@ pub struct CheckResult {
     pub evidence: String,
 }
 
-/// What the ME accepted: the trusted hash that matched and the domain match.
+/// Outcome of an accepted chain: the trusted hash that matched and the domain match.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Accepted {
     pub matched: CertHash,
@@ -212,7 +212,7 @@ fn check_parsed(
     check_keys(recorder, profile, certs);
     check_signature_hashes(recorder, profile, certs);
     check_validity(recorder, leaf, now);
-    check_setup_usage(recorder, leaf);
+    check_setup_usage(recorder, profile, leaf);
     let public_root = root.hashes(profile).iter().any(|hash| roots::find(hash).is_some());
     let domain = check_domain(recorder, profile, suffix, leaf, public_root);
 
@@ -285,7 +285,7 @@ impl Parsed<'_> {
         self.cert.subject().as_raw() == self.cert.issuer().as_raw()
     }
 
-    /// The certificate's hashes under every algorithm the profile compares.
+    /// Computes the certificate's hashes under every algorithm the profile compares.
     fn hashes(&self, profile: &FirmwareProfile) -> Vec<CertHash> {
         profile.trusted_algorithms.iter().map(|&algorithm| CertHash::of_der(algorithm, self.der)).collect()
     }
@@ -481,40 +481,63 @@ fn asn1_time(now: SystemTime) -> ASN1Time {
     ASN1Time::from_timestamp(clamped).unwrap_or_else(|_| unreachable!("{clamped} is inside the X.509 time range"))
 }
 
-fn check_setup_usage(recorder: &mut Recorder, leaf: &Parsed<'_>) {
+/// Checks the setup marker, then serverAuth. Intel lists serverAuth as required beside
+/// the setup OID, and the setup OU as the alternative to both, so a leaf marked by its
+/// OU needs serverAuth only when the profile's `ou_requires_server_auth` is set.
+fn check_setup_usage(recorder: &mut Recorder, profile: &FirmwareProfile, leaf: &Parsed<'_>) {
     let ekus = leaf_ekus(leaf);
     let ous: Vec<String> = leaf.cert.subject().iter_organizational_unit().filter_map(|ou| ou.as_str().ok()).map(str::to_owned).collect();
     let subject = leaf.subject();
 
+    let marker = setup_marker(&subject, &ekus, &ous);
+    let by_ou_only = matches!(marker, Ok(SetupMarker::Ou));
+    recorder.record("setup-oid-or-ou", marker.map(|marker| marker.evidence()));
+
     let server_auth = if ekus.iter().any(|eku| eku == SERVER_AUTH_OID) {
         Ok(format!("leaf EKUs {ekus:?} include serverAuth"))
+    } else if by_ou_only && !profile.ou_requires_server_auth {
+        Ok(format!("leaf EKUs {ekus:?} lack serverAuth, which the setup OU does not require"))
     } else {
-        Err(CertRefusal::NoServerAuth { subject: subject.clone(), ekus: ekus.clone() })
+        Err(CertRefusal::NoServerAuth { subject, ekus })
     };
     recorder.record("server-auth", server_auth);
-    recorder.record("setup-oid-or-ou", setup_marker(subject, ekus, ous));
 }
 
-fn setup_marker(subject: String, ekus: Vec<String>, ous: Vec<String>) -> Result<String, CertRefusal> {
+/// Marker that makes the leaf a setup certificate.
+enum SetupMarker {
+    Oid,
+    Ou,
+}
+
+impl SetupMarker {
+    fn evidence(self) -> String {
+        match self {
+            Self::Oid => format!("leaf EKUs include the AMT setup OID {AMT_SETUP_OID}"),
+            Self::Ou => format!("leaf subject has OU {SETUP_OU:?}"),
+        }
+    }
+}
+
+fn setup_marker(subject: &str, ekus: &[String], ous: &[String]) -> Result<SetupMarker, CertRefusal> {
     if ekus.iter().any(|eku| eku == AMT_SETUP_OID) {
-        return Ok(format!("leaf EKUs include the AMT setup OID {AMT_SETUP_OID}"));
+        return Ok(SetupMarker::Oid);
     }
     if ous.iter().any(|ou| ou == SETUP_OU) {
-        return Ok(format!("leaf subject has OU {SETUP_OU:?}"));
+        return Ok(SetupMarker::Ou);
     }
     if let Some(near) = ous.iter().find(|ou| is_near_setup_ou(ou)) {
-        return Err(CertRefusal::SetupOuMismatch { subject, ou: near.clone() });
+        return Err(CertRefusal::SetupOuMismatch { subject: subject.to_owned(), ou: near.clone() });
     }
-    Err(CertRefusal::NoSetupUsage { subject, ekus, ous })
+    Err(CertRefusal::NoSetupUsage { subject: subject.to_owned(), ekus: ekus.to_vec(), ous: ous.to_vec() })
 }
 
-/// An OU that a person meant as the setup OU: other case, spaces or a final period.
+/// Checks whether an OU is the setup OU written with another case, spaces or a final period.
 fn is_near_setup_ou(ou: &str) -> bool {
     let trimmed = ou.trim().trim_end_matches('.').trim();
     trimmed.eq_ignore_ascii_case(SETUP_OU)
 }
 
-/// The leaf's Extended Key Usage OIDs in dotted form, empty without the extension.
+/// Lists the leaf's Extended Key Usage OIDs in dotted form, none without the extension.
 fn leaf_ekus(leaf: &Parsed<'_>) -> Vec<String> {
     let Ok(Some(extension)) = leaf.cert.extended_key_usage() else { return Vec::new() };
     let eku = extension.value;
@@ -569,7 +592,7 @@ fn domain_refusal(refusal: DomainRefusal) -> CertRefusal {
     }
 }
 
-/// The leaf's common names, then its SAN DNS names.
+/// Lists the leaf's common names, then its SAN DNS names.
 fn leaf_names(leaf: &Parsed<'_>) -> Vec<String> {
     let mut names: Vec<String> =
         leaf.cert.subject().iter_common_name().filter_map(|cn| cn.as_str().ok()).map(str::to_owned).collect();

@@ -14,7 +14,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-/// Which matches beyond the base rule a release accepts.
+/// Matches a release accepts beyond the base rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DomainRule {
@@ -57,14 +57,14 @@ pub const THREE_LABEL_TLDS: &[&str] = &[
     "tr", "tw", "uk", "vn", "za",
 ];
 
-/// Top-level domains that only exist inside private networks, for which no public CA
-/// issues certificates: RFC 6762 (local), RFC 6761 (localhost, invalid, test), RFC 8375
-/// (home.arpa, checked apart) and the names ICANN will not delegate (corp, home, lan,
-/// internal, intranet, private, localdomain).
+/// Top-level domains that only exist inside private networks, so no public CA issues
+/// certificates for them. They come from RFC 6762 (local) and RFC 6761 (localhost,
+/// invalid, test), plus names ICANN will not delegate (corp, home, lan, internal,
+/// intranet, private, localdomain). RFC 8375's home.arpa is checked apart.
 pub const INTERNAL_TLDS: &[&str] =
     &["local", "localhost", "localdomain", "invalid", "test", "corp", "home", "lan", "internal", "intranet", "private"];
 
-/// How a certificate name matched the suffix.
+/// Kind of match between a certificate name and the suffix.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum MatchKind {
@@ -83,7 +83,7 @@ pub struct DomainMatch {
     pub kind: MatchKind,
 }
 
-/// Why no certificate name matched the suffix.
+/// Reason no certificate name matched the suffix.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DomainRefusal {
     #[error("invalid DNS suffix {suffix:?}: {why}")]
@@ -122,7 +122,7 @@ impl Labels {
         self.0.ends_with(&suffix.0)
     }
 
-    /// The last `depth` labels, or `None` when the name has fewer.
+    /// Returns the last `depth` labels, or `None` when the name has fewer.
     fn registered(&self, depth: usize) -> Option<&[String]> {
         self.0.len().checked_sub(depth).map(|start| &self.0[start..])
     }
@@ -143,8 +143,8 @@ fn is_label(label: &str) -> bool {
 impl DomainPolicy {
     /// Finds the first certificate name that matches `suffix`.
     ///
-    /// `public_root` tells whether the chain ends at an embedded default root: then an
-    /// internal suffix never matches.
+    /// `public_root` is true when the chain ends at an embedded default root, and then
+    /// an internal suffix never matches.
     pub fn check(&self, suffix: &str, names: &[String], public_root: bool) -> Result<DomainMatch, DomainRefusal> {
         let suffix_labels = self.parse_suffix(suffix)?;
         if public_root && suffix_labels.is_internal() {
@@ -167,7 +167,7 @@ impl DomainPolicy {
 
         // A bare TLD would match every name registered under it. Under a three-label
         // ccTLD a two-label suffix may be a registered domain (example.uk) or a category
-        // (co.uk), which only a public suffix list tells apart, so it passes here and
+        // (co.uk), which only a public suffix list distinguishes, so it passes here and
         // gets only the base rule.
         if labels.0.len() < 2 {
             return Err(invalid("a top-level domain alone, not a registered domain"));
@@ -188,7 +188,7 @@ impl DomainPolicy {
         self.second_level(suffix, &labels).and_then(|domain| found(MatchKind::SecondLevel { domain }))
     }
 
-    /// The shared second-level domain, when this rule accepts one for the TLD.
+    /// Returns the shared second-level domain, when this rule accepts one for the TLD.
     fn second_level(&self, suffix: &Labels, name: &Labels) -> Option<String> {
         let tld_allowed = match self.rule {
             DomainRule::SuffixOnly => false,

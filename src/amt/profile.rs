@@ -21,7 +21,7 @@ pub struct FirmwareVersion {
     pub build: u16,
 }
 
-/// Why a string is not a firmware version with PKI setup.
+/// Error from parsing a firmware version or deriving its profile.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ProfileError {
     #[error("empty firmware version: give one such as \"4.1.1\" or \"16.1\"")]
@@ -37,7 +37,7 @@ pub enum ProfileError {
     BeforePki { version: FirmwareVersion },
 }
 
-/// What an ME of one firmware release accepts from the setup server's certificate chain.
+/// Rules an ME of one firmware release applies to the setup server's certificate chain.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct FirmwareProfile {
     pub version: FirmwareVersion,
@@ -55,6 +55,9 @@ pub struct FirmwareProfile {
     pub ecdsa_accepted: bool,
     /// Whether a SHA-1 signature on any certificate of the chain, root included, is rejected.
     pub sha1_signatures_rejected: bool,
+    /// Whether a leaf marked by the setup OU, without the setup OID, also needs EKU
+    /// serverAuth. Intel's wording requires serverAuth only beside the OID.
+    pub ou_requires_server_auth: bool,
     pub domain: DomainPolicy,
 }
 
@@ -133,21 +136,22 @@ impl FirmwareProfile {
             max_custom_hashes: 3,
             min_rsa_bits: if version.major >= 16 { 2048 } else { 1024 },
             max_rsa_bits: if version.at_least(6, 0) { 4096 } else { 2048 },
-            // NOTE: inferred from the ECC roots (DigiCert Global Root G3, GlobalSign ECC
-            // Root CA - R5) in the ME 11 default list; no Intel page states it.
+            // NOTE: no Intel page states this. It is inferred from the ECC roots in the
+            // ME 11 default list (DigiCert Global Root G3, GlobalSign ECC Root CA - R5).
             ecdsa_accepted: version.major >= 11,
-            // Intel names ME 15 on H platforms too; set this field for such a client.
+            // Intel names ME 15 on H platforms too, so set this field for such a client.
             sha1_signatures_rejected: version.major >= 16,
+            ou_requires_server_auth: false,
             domain: DomainPolicy { rule: domain_rule(version), country_domains: CountryDomains::DepthTable },
         })
     }
 
-    /// The embedded default root hashes, in the order a real hello lists them.
+    /// Returns the embedded default root hashes, in the order a real hello lists them.
     pub fn default_hashes(&self) -> Vec<CertHash> {
         roots::default_hashes(self.default_list)
     }
 
-    /// Whether the ME compares the chain's root under `algorithm`.
+    /// Checks whether the ME compares the chain's root under `algorithm`.
     pub fn trusts_algorithm(&self, algorithm: HashAlgorithm) -> bool {
         self.trusted_algorithms.contains(&algorithm)
     }

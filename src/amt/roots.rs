@@ -11,7 +11,7 @@ use crate::amt::hello::{CertHash, HashAlgorithm};
 /// Directory where Debian's ca-certificates package installs the Mozilla roots.
 pub const DEBIAN_CA_DIR: &str = "/usr/share/ca-certificates/mozilla";
 
-/// Which embedded default list a release carries.
+/// Embedded default root list of a release.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DefaultList {
@@ -21,7 +21,7 @@ pub enum DefaultList {
     Sha256,
 }
 
-/// Where the name and hashes of a default root were confirmed.
+/// Source that confirmed a default root's name and hashes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Provenance {
@@ -151,7 +151,7 @@ impl DefaultList {
 }
 
 impl DefaultRoot {
-    /// The root's hash under `algorithm`, where this table knows it.
+    /// Returns the root's hash under `algorithm`, or `None` when this table lacks it.
     pub fn hash(&self, algorithm: HashAlgorithm) -> Option<CertHash> {
         let hex_digest = match algorithm {
             HashAlgorithm::Sha1 => self.sha1?,
@@ -163,7 +163,7 @@ impl DefaultRoot {
     }
 }
 
-/// The hashes of one default list, in list order.
+/// Returns the hashes of one default list, in list order.
 pub fn default_hashes(list: DefaultList) -> Vec<CertHash> {
     list.roots().iter().filter_map(|root| root.hash(list.algorithm())).collect()
 }

@@ -28,7 +28,7 @@ pub use load::{load_pem_chain, load_pem_key};
 /// Key type and size of a generated certificate.
 ///
 /// rcgen and aws-lc-rs generate RSA keys of 2048 bits and more only, so there is no
-/// 1024-bit variant; tests/fixtures/pki holds an RSA 1024 chain made with openssl.
+/// 1024-bit variant. tests/fixtures/pki contains an RSA 1024 chain made with openssl.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum KeySpec {
@@ -38,7 +38,7 @@ pub enum KeySpec {
     EcdsaP256,
 }
 
-/// What the provisioning (leaf) certificate of a lab chain contains.
+/// Contents of the provisioning (leaf) certificate of a lab chain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CertSpec {
     pub cn: String,
@@ -56,7 +56,7 @@ pub struct CertSpec {
     pub san: Vec<String>,
 }
 
-/// Why a certificate could not be made, written or loaded.
+/// Error from making, writing or loading a certificate or key.
 #[derive(Debug, thiserror::Error)]
 pub enum PkiError {
     #[error("generating a {key} key failed: {source}")]
@@ -161,8 +161,8 @@ impl KeySpec {
 }
 
 impl CertSpec {
-    /// A valid provisioning certificate for `cn`: EKU serverAuth and the AMT setup OID,
-    /// RSA 2048, valid from a day ago for a year.
+    /// Builds the spec of a valid provisioning certificate for `cn`: EKU serverAuth and
+    /// the AMT setup OID, RSA 2048, valid from a day ago for a year.
     pub fn provisioning(cn: impl Into<String>) -> Self {
         let now = OffsetDateTime::now_utc();
         Self {

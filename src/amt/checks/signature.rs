@@ -62,12 +62,12 @@ fn verifier(oid: &Oid<'_>, issuer: &Parsed<'_>) -> Option<&'static dyn Verificat
     })
 }
 
-/// Whether a signature algorithm hashes with SHA-1.
+/// Checks whether a signature algorithm hashes with SHA-1.
 pub(super) fn is_sha1(oid: &Oid<'_>) -> bool {
     matches!(oid.to_id_string().as_str(), SHA1_WITH_RSA | SHA1_WITH_RSA_OIW | ECDSA_WITH_SHA1 | DSA_WITH_SHA1)
 }
 
-/// The RFC name of a signature algorithm, or its dotted OID when unknown here.
+/// Returns the RFC name of a signature algorithm, or its dotted OID when unknown here.
 pub(super) fn algorithm_name(oid: &Oid<'_>) -> String {
     let dotted = oid.to_id_string();
     let name = match dotted.as_str() {

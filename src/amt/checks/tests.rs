@@ -8,7 +8,7 @@ use super::*;
 use crate::amt::hello::HashAlgorithm;
 use crate::pki::{CertSpec, KeySpec, LabChain, LabPki, load_pem_chain};
 
-/// One lab CA for all tests: RSA key generation dominates their run time.
+/// Returns one lab CA shared by all tests, because RSA key generation dominates their run time.
 fn pki() -> &'static LabPki {
     static PKI: OnceLock<LabPki> = OnceLock::new();
     PKI.get_or_init(|| LabPki::new().unwrap())
@@ -22,7 +22,7 @@ fn profile(version: &str) -> FirmwareProfile {
     FirmwareProfile::parse(version).unwrap()
 }
 
-/// The ME's trusted list: the release's defaults plus the lab root, as MEBx adds it.
+/// Builds the ME's trusted list: the release's defaults plus the lab root, as MEBx adds it.
 fn trusting(profile: &FirmwareProfile, chain: &LabChain) -> Vec<CertHash> {
     let mut trusted = profile.default_hashes();
     trusted.push(chain.root_hash(HashAlgorithm::Sha1));
@@ -105,6 +105,23 @@ fn check_chain_accepts_exact_setup_ou() {
     let report = check("4.1.1", "jcert.info", &issue(spec));
 
     assert!(report.result.is_ok(), "{:#?}", report.checks);
+}
+
+#[test]
+fn check_chain_setup_ou_without_server_auth() {
+    let mut spec = CertSpec::provisioning("scs.jcert.info");
+    spec.amt_setup_oid = false;
+    spec.server_auth = false;
+    spec.ou = Some(SETUP_OU.to_owned());
+    let chain = issue(spec);
+    let mut strict = profile("4.1.1");
+    strict.ou_requires_server_auth = true;
+
+    let default = check("4.1.1", "jcert.info", &chain);
+    let report = check_chain(&strict, &trusting(&strict, &chain), "jcert.info", &chain.chain_der(), SystemTime::now());
+
+    assert!(default.result.is_ok(), "{:#?}", default.checks);
+    assert_eq!(refusal_code(&report), "no-server-auth");
 }
 
 #[test]
