@@ -64,7 +64,9 @@ pub enum CertRefusal {
     #[error("certificate {index} ({subject}) issues certificate {child} but is not a CA (no basicConstraints CA=true)")]
     IssuerNotCa { index: usize, child: usize, subject: String },
 
-    #[error("no root: the chain ends with {subject}, issued by {issuer}, not with a self-signed root: append the root certificate")]
+    #[error(
+        "no root: the chain ends with {subject}, issued by {issuer}, not with a self-signed root: append the root certificate"
+    )]
     NoRoot { subject: String, issuer: String },
 
     #[error("untrusted root {root_subject}: none of its hashes {root_hashes:?} is among the {trusted} trusted hashes the firmware compares{ignored}: add the root hash in MEBx or use a certificate from a default root", ignored = describe_ignored(.ignored))]
@@ -79,28 +81,40 @@ pub enum CertRefusal {
     #[error("certificate {index} ({subject}) has a {key} key, which {firmware} does not accept: use RSA")]
     KeyTypeUnsupported { index: usize, subject: String, key: String, firmware: String },
 
-    #[error("certificate {index} ({subject}) is signed with {algorithm}, but {firmware} rejects SHA-1 anywhere in the chain, root included: use a SHA-256 chain")]
+    #[error(
+        "certificate {index} ({subject}) is signed with {algorithm}, but {firmware} rejects SHA-1 anywhere in the chain, root included: use a SHA-256 chain"
+    )]
     Sha1Signature { index: usize, subject: String, algorithm: String, firmware: String },
 
-    #[error("leaf {subject} expired at {not_after}, and the ME clock reads {now}: renew the provisioning certificate or correct the clock")]
+    #[error(
+        "leaf {subject} expired at {not_after}, and the ME clock reads {now}: renew the provisioning certificate or correct the clock"
+    )]
     Expired { subject: String, not_after: String, now: String },
 
     #[error("leaf {subject} is not valid before {not_before}, and the ME clock reads {now}: correct the clock or wait")]
     NotYetValid { subject: String, not_before: String, now: String },
 
-    #[error("leaf {subject} lacks Extended Key Usage serverAuth ({SERVER_AUTH_OID}) among its EKUs {ekus:?}: reissue it with serverAuth")]
+    #[error(
+        "leaf {subject} lacks Extended Key Usage serverAuth ({SERVER_AUTH_OID}) among its EKUs {ekus:?}: reissue it with serverAuth"
+    )]
     NoServerAuth { subject: String, ekus: Vec<String> },
 
-    #[error("leaf {subject} is not a setup certificate: no EKU {AMT_SETUP_OID} (EKUs {ekus:?}) and no OU {SETUP_OU:?} (OUs {ous:?})")]
+    #[error(
+        "leaf {subject} is not a setup certificate: no EKU {AMT_SETUP_OID} (EKUs {ekus:?}) and no OU {SETUP_OU:?} (OUs {ous:?})"
+    )]
     NoSetupUsage { subject: String, ekus: Vec<String>, ous: Vec<String> },
 
-    #[error("leaf {subject} has OU {ou:?}, which differs from {SETUP_OU:?}: the ME compares it exactly, case and final period included")]
+    #[error(
+        "leaf {subject} has OU {ou:?}, which differs from {SETUP_OU:?}: the ME compares it exactly, case and final period included"
+    )]
     SetupOuMismatch { subject: String, ou: String },
 
     #[error("invalid DNS suffix {suffix:?}: {why}")]
     InvalidDnsSuffix { suffix: String, why: String },
 
-    #[error("DNS suffix {suffix:?} is an internal name, which no certificate from a public root matches (certificate names {names:?})")]
+    #[error(
+        "DNS suffix {suffix:?} is an internal name, which no certificate from a public root matches (certificate names {names:?}): set a public domain in option 15 or MEBx"
+    )]
     InternalName { suffix: String, names: Vec<String> },
 
     #[error("domain mismatch: no certificate name matches DNS suffix {suffix:?} (names {names:?}, rule: {rule})")]
@@ -261,8 +275,12 @@ impl Recorder {
 
 fn log_result(profile: &FirmwareProfile, suffix: &str, report: &ChainReport) {
     match &report.result {
-        Ok(accepted) => tracing::info!(firmware = %profile, suffix, matched = %accepted.matched, "certificate chain accepted"),
-        Err(refusal) => tracing::info!(firmware = %profile, suffix, code = refusal.code(), reason = %refusal, "certificate chain rejected"),
+        Ok(accepted) => {
+            tracing::info!(firmware = %profile, suffix, matched = %accepted.matched, "certificate chain accepted")
+        }
+        Err(refusal) => {
+            tracing::info!(firmware = %profile, suffix, code = refusal.code(), reason = %refusal, "certificate chain rejected")
+        }
     }
 }
 
@@ -379,7 +397,10 @@ fn trusted_match(profile: &FirmwareProfile, trusted: &[CertHash], root: &Parsed<
         root_subject: root.subject(),
         root_hashes: root_hashes.iter().map(CertHash::to_string).collect(),
         trusted: compared.len(),
-        ignored: ignored.iter().map(|hash| format!("{hash} ({} not compared by {profile})", hash.algorithm().name())).collect(),
+        ignored: ignored
+            .iter()
+            .map(|hash| format!("{hash} ({} not compared by {profile})", hash.algorithm().name()))
+            .collect(),
     })
 }
 
@@ -406,12 +427,27 @@ fn key_within_limits(profile: &FirmwareProfile, index: usize, cert: &Parsed<'_>)
         Ok(PublicKey::RSA(rsa)) => {
             let bits = rsa_modulus_bits(rsa.modulus);
             if bits < profile.min_rsa_bits {
-                return Err(CertRefusal::KeyTooSmall { index, subject, bits, min_bits: profile.min_rsa_bits, firmware });
+                return Err(CertRefusal::KeyTooSmall {
+                    index,
+                    subject,
+                    bits,
+                    min_bits: profile.min_rsa_bits,
+                    firmware,
+                });
             }
             if bits > profile.max_rsa_bits {
-                return Err(CertRefusal::KeyTooLarge { index, subject, bits, max_bits: profile.max_rsa_bits, firmware });
+                return Err(CertRefusal::KeyTooLarge {
+                    index,
+                    subject,
+                    bits,
+                    max_bits: profile.max_rsa_bits,
+                    firmware,
+                });
             }
-            Ok(format!("certificate {index} ({subject}): RSA {bits} bits, within {}..={}", profile.min_rsa_bits, profile.max_rsa_bits))
+            Ok(format!(
+                "certificate {index} ({subject}): RSA {bits} bits, within {}..={}",
+                profile.min_rsa_bits, profile.max_rsa_bits
+            ))
         }
         Ok(PublicKey::EC(point)) if profile.ecdsa_accepted => {
             Ok(format!("certificate {index} ({subject}): ECDSA {} bits", point.key_size()))
@@ -445,7 +481,9 @@ fn key_name(cert: &Parsed<'_>) -> String {
 fn check_signature_hashes(recorder: &mut Recorder, profile: &FirmwareProfile, certs: &[Parsed<'_>]) {
     for (index, cert) in certs.iter().enumerate() {
         let algorithm = signature::algorithm_name(&cert.cert.signature_algorithm.algorithm);
-        let outcome = if profile.sha1_signatures_rejected && signature::is_sha1(&cert.cert.signature_algorithm.algorithm) {
+        let outcome = if profile.sha1_signatures_rejected
+            && signature::is_sha1(&cert.cert.signature_algorithm.algorithm)
+        {
             Err(CertRefusal::Sha1Signature { index, subject: cert.subject(), algorithm, firmware: profile.to_string() })
         } else {
             Ok(format!("certificate {index} ({}): {algorithm}", cert.subject()))
@@ -486,7 +524,8 @@ fn asn1_time(now: SystemTime) -> ASN1Time {
 /// OU needs serverAuth only when the profile's `ou_requires_server_auth` is set.
 fn check_setup_usage(recorder: &mut Recorder, profile: &FirmwareProfile, leaf: &Parsed<'_>) {
     let ekus = leaf_ekus(leaf);
-    let ous: Vec<String> = leaf.cert.subject().iter_organizational_unit().filter_map(|ou| ou.as_str().ok()).map(str::to_owned).collect();
+    let ous: Vec<String> =
+        leaf.cert.subject().iter_organizational_unit().filter_map(|ou| ou.as_str().ok()).map(str::to_owned).collect();
     let subject = leaf.subject();
 
     let marker = setup_marker(&subject, &ekus, &ous);
@@ -551,7 +590,8 @@ fn leaf_ekus(leaf: &Parsed<'_>) -> Vec<String> {
         (eku.ocsp_signing, "1.3.6.1.5.5.7.3.9"),
         (eku.any, "2.5.29.37.0"),
     ];
-    let mut oids: Vec<String> = named.iter().filter(|(present, _)| *present).map(|(_, oid)| (*oid).to_owned()).collect();
+    let mut oids: Vec<String> =
+        named.iter().filter(|(present, _)| *present).map(|(_, oid)| (*oid).to_owned()).collect();
     oids.extend(eku.other.iter().map(Oid::to_id_string));
     oids
 }

@@ -89,7 +89,9 @@ pub enum DomainRefusal {
     #[error("invalid DNS suffix {suffix:?}: {why}")]
     InvalidSuffix { suffix: String, why: &'static str },
 
-    #[error("DNS suffix {suffix:?} is an internal name, which no certificate from a public root matches (names {names:?}): use a public domain or trust a private root")]
+    #[error(
+        "DNS suffix {suffix:?} is an internal name, which no certificate from a public root matches (names {names:?}): use a public domain or trust a private root"
+    )]
     InternalName { suffix: String, names: Vec<String> },
 
     #[error("no certificate name matches DNS suffix {suffix:?} (names {names:?}, rule: {rule})")]
@@ -151,10 +153,11 @@ impl DomainPolicy {
             return Err(DomainRefusal::InternalName { suffix: suffix.to_owned(), names: names.to_vec() });
         }
 
-        names
-            .iter()
-            .find_map(|name| self.match_name(&suffix_labels, name))
-            .ok_or_else(|| DomainRefusal::Mismatch { suffix: suffix.to_owned(), names: names.to_vec(), rule: self.to_string() })
+        names.iter().find_map(|name| self.match_name(&suffix_labels, name)).ok_or_else(|| DomainRefusal::Mismatch {
+            suffix: suffix.to_owned(),
+            names: names.to_vec(),
+            rule: self.to_string(),
+        })
     }
 
     fn parse_suffix(&self, suffix: &str) -> Result<Labels, DomainRefusal> {
@@ -258,7 +261,12 @@ mod tests {
         Case { profile, suffix, names, public_root: true, expect }
     }
 
-    const fn private(profile: &'static str, suffix: &'static str, names: &'static [&'static str], expect: Expect) -> Case {
+    const fn private(
+        profile: &'static str,
+        suffix: &'static str,
+        names: &'static [&'static str],
+        expect: Expect,
+    ) -> Case {
         Case { profile, suffix, names, public_root: false, expect }
     }
 

@@ -18,13 +18,20 @@ pub fn load_pem_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, PkiEr
         .collect::<Result<Vec<_>, _>>()
         .map_err(|error| invalid_pem(path, error))?;
     if certs.is_empty() {
-        let hint = if contains(&text, b"PRIVATE KEY-----") { ": it holds a private key, give the certificate file" } else { "" };
+        let hint = if contains(&text, b"PRIVATE KEY-----") {
+            ": it holds a private key, give the certificate file"
+        } else {
+            ""
+        };
         return Err(PkiError::NoCertificates { path: path.to_owned(), hint });
     }
 
     for (index, cert) in certs.iter().enumerate() {
-        x509_parser::certificate::X509Certificate::from_der(cert)
-            .map_err(|error| PkiError::InvalidCertificate { path: path.to_owned(), index, error: error.to_string() })?;
+        x509_parser::certificate::X509Certificate::from_der(cert).map_err(|error| PkiError::InvalidCertificate {
+            path: path.to_owned(),
+            index,
+            error: error.to_string(),
+        })?;
     }
     tracing::debug!(path = %path.display(), certificates = certs.len(), "certificate chain loaded");
     Ok(certs)

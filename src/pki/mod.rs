@@ -12,8 +12,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose,
-    RsaKeySize, SanType,
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    KeyUsagePurpose, RsaKeySize, SanType,
 };
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use time::{Duration, OffsetDateTime};
@@ -89,7 +89,9 @@ pub enum PkiError {
     #[error("{path} has no private key: expected a PEM block PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY")]
     NoPrivateKey { path: PathBuf },
 
-    #[error("{path} holds an encrypted private key: decrypt it first, for example with `openssl pkey -in {path} -out key.pem`")]
+    #[error(
+        "{path} contains an encrypted private key: decrypt it first, for example with `openssl pkey -in {path} -out key.pem`"
+    )]
     EncryptedKey { path: PathBuf },
 }
 
@@ -179,7 +181,11 @@ impl CertSpec {
 
     fn params(&self) -> Result<CertificateParams, PkiError> {
         if self.not_before > self.not_after {
-            return Err(PkiError::InvalidValidity { cn: self.cn.clone(), not_before: self.not_before, not_after: self.not_after });
+            return Err(PkiError::InvalidValidity {
+                cn: self.cn.clone(),
+                not_before: self.not_before,
+                not_after: self.not_after,
+            });
         }
 
         let mut params = CertificateParams::default();
@@ -279,7 +285,10 @@ impl LabPki {
     /// Issues a provisioning certificate from this CA.
     pub fn issue(&self, spec: &CertSpec) -> Result<LabChain, PkiError> {
         let key = spec.key.generate()?;
-        let leaf = spec.params()?.signed_by(&key, &self.intermediate).map_err(|source| PkiError::Signing { role: "leaf", source })?;
+        let leaf = spec
+            .params()?
+            .signed_by(&key, &self.intermediate)
+            .map_err(|source| PkiError::Signing { role: "leaf", source })?;
 
         tracing::debug!(cn = %spec.cn, key = %spec.key, "provisioning certificate issued");
         Ok(LabChain {

@@ -21,7 +21,10 @@ fn mode(path: &Path) -> u32 {
 
 /// Builds a rustls server config, which fails when the key does not belong to the
 /// certificate.
-fn server_config(chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) -> Result<rustls::ServerConfig, rustls::Error> {
+fn server_config(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<rustls::ServerConfig, rustls::Error> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
@@ -163,11 +166,13 @@ fn load_pem_chain_errors() {
     let key_pem = pki().issue(&CertSpec::provisioning("scs.jcert.info")).unwrap().leaf.key_pem;
 
     let missing = load_pem_chain(&dir.path().join("missing.pem"));
-    let bad_base64 = load_pem_chain(&write("bad.pem", "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n"));
+    let bad_base64 =
+        load_pem_chain(&write("bad.pem", "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n"));
     let unterminated = load_pem_chain(&write("open.pem", "-----BEGIN CERTIFICATE-----\nMIIB\n"));
     let key_only = load_pem_chain(&write("key.pem", &key_pem));
     let empty = load_pem_chain(&write("empty.pem", ""));
-    let not_x509 = load_pem_chain(&write("junk.pem", "-----BEGIN CERTIFICATE-----\nAQIDBA==\n-----END CERTIFICATE-----\n"));
+    let not_x509 =
+        load_pem_chain(&write("junk.pem", "-----BEGIN CERTIFICATE-----\nAQIDBA==\n-----END CERTIFICATE-----\n"));
 
     assert!(matches!(missing, Err(PkiError::Read { .. })), "{missing:?}");
     assert!(matches!(bad_base64, Err(PkiError::InvalidPem { .. })), "{bad_base64:?}");
@@ -189,7 +194,10 @@ fn load_pem_key_errors() {
 
     let missing = load_pem_key(&dir.path().join("missing.key"));
     let cert_only = load_pem_key(&write("cert.pem", &cert_pem));
-    let encrypted = load_pem_key(&write("enc.key", "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAQID\n-----END ENCRYPTED PRIVATE KEY-----\n"));
+    let encrypted = load_pem_key(&write(
+        "enc.key",
+        "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAQID\n-----END ENCRYPTED PRIVATE KEY-----\n",
+    ));
     let bad_base64 = load_pem_key(&write("bad.key", "-----BEGIN PRIVATE KEY-----\n!!!!\n-----END PRIVATE KEY-----\n"));
 
     assert!(matches!(missing, Err(PkiError::Read { .. })), "{missing:?}");

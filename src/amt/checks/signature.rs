@@ -34,7 +34,11 @@ pub(super) fn verify(index: usize, cert: &Parsed<'_>, issuer: &Parsed<'_>) -> Re
     let signed = cert.cert.tbs_certificate.as_ref();
 
     match key.verify(signed, &cert.cert.signature_value.data) {
-        Ok(()) => Ok(format!("certificate {index} ({}) carries a valid {algorithm} signature from {}", cert.subject(), issuer.subject())),
+        Ok(()) => Ok(format!(
+            "certificate {index} ({}) carries a valid {algorithm} signature from {}",
+            cert.subject(),
+            issuer.subject()
+        )),
         Err(_) => Err(CertRefusal::BadSignature {
             index,
             subject: cert.subject(),
@@ -46,7 +50,14 @@ pub(super) fn verify(index: usize, cert: &Parsed<'_>, issuer: &Parsed<'_>) -> Re
 }
 
 fn verifier(oid: &Oid<'_>, issuer: &Parsed<'_>) -> Option<&'static dyn VerificationAlgorithm> {
-    let curve = issuer.cert.public_key().algorithm.parameters.as_ref().and_then(|any| any.as_oid().ok()).map(|oid| oid.to_id_string());
+    let curve = issuer
+        .cert
+        .public_key()
+        .algorithm
+        .parameters
+        .as_ref()
+        .and_then(|any| any.as_oid().ok())
+        .map(|oid| oid.to_id_string());
 
     Some(match (oid.to_id_string().as_str(), curve.as_deref()) {
         (SHA1_WITH_RSA | SHA1_WITH_RSA_OIW, _) => &aws::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY,

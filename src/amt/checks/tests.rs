@@ -241,7 +241,9 @@ fn check_chain_ignores_sha1_hash_on_me_16() {
 
     let report = check_chain(&profile, &trusted, "jcert.info", &chain.chain_der(), SystemTime::now());
 
-    let Err(CertRefusal::UntrustedRoot { ignored, trusted, .. }) = &report.result else { panic!("{:?}", report.result) };
+    let Err(CertRefusal::UntrustedRoot { ignored, trusted, .. }) = &report.result else {
+        panic!("{:?}", report.result)
+    };
     assert_eq!(*trusted, 0);
     assert_eq!(ignored.len(), 1);
 }
@@ -331,7 +333,18 @@ fn check_chain_records_rules_after_failure() {
     assert_eq!(refusal_code(&report), "expired");
     let failed: Vec<&str> = report.checks.iter().filter(|check| !check.passed).map(|check| check.rule).collect();
     assert_eq!(failed, ["validity", "domain"]);
-    for name in ["parse", "chain-order", "issuer-is-ca", "signature", "self-signed-root", "trusted-root", "key", "signature-hash", "server-auth", "setup-oid-or-ou"] {
+    for name in [
+        "parse",
+        "chain-order",
+        "issuer-is-ca",
+        "signature",
+        "self-signed-root",
+        "trusted-root",
+        "key",
+        "signature-hash",
+        "server-auth",
+        "setup-oid-or-ou",
+    ] {
         assert!(!rule(&report, name).is_empty(), "rule {name} not recorded");
     }
 }
@@ -342,15 +355,31 @@ fn cert_refusal_codes_are_distinct() {
         CertRefusal::EmptyChain,
         CertRefusal::Malformed { index: 0, error: String::new() },
         CertRefusal::ChainIncomplete { index: 0, subject: String::new(), issuer: String::new(), next_subject: None },
-        CertRefusal::BadSignature { index: 0, subject: String::new(), issuer: String::new(), algorithm: String::new(), error: String::new() },
+        CertRefusal::BadSignature {
+            index: 0,
+            subject: String::new(),
+            issuer: String::new(),
+            algorithm: String::new(),
+            error: String::new(),
+        },
         CertRefusal::UnsupportedSignatureAlgorithm { index: 0, subject: String::new(), algorithm: String::new() },
         CertRefusal::IssuerNotCa { index: 1, child: 0, subject: String::new() },
         CertRefusal::NoRoot { subject: String::new(), issuer: String::new() },
         CertRefusal::UntrustedRoot { root_subject: String::new(), root_hashes: vec![], trusted: 0, ignored: vec![] },
         CertRefusal::KeyTooSmall { index: 0, subject: String::new(), bits: 0, min_bits: 0, firmware: String::new() },
         CertRefusal::KeyTooLarge { index: 0, subject: String::new(), bits: 0, max_bits: 0, firmware: String::new() },
-        CertRefusal::KeyTypeUnsupported { index: 0, subject: String::new(), key: String::new(), firmware: String::new() },
-        CertRefusal::Sha1Signature { index: 0, subject: String::new(), algorithm: String::new(), firmware: String::new() },
+        CertRefusal::KeyTypeUnsupported {
+            index: 0,
+            subject: String::new(),
+            key: String::new(),
+            firmware: String::new(),
+        },
+        CertRefusal::Sha1Signature {
+            index: 0,
+            subject: String::new(),
+            algorithm: String::new(),
+            firmware: String::new(),
+        },
         CertRefusal::Expired { subject: String::new(), not_after: String::new(), now: String::new() },
         CertRefusal::NotYetValid { subject: String::new(), not_before: String::new(), now: String::new() },
         CertRefusal::NoServerAuth { subject: String::new(), ekus: vec![] },
