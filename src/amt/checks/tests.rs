@@ -401,3 +401,25 @@ fn rsa_modulus_bits_counts_significant_bits() {
     assert_eq!(rsa_modulus_bits(&[0x00, 0x00]), 0);
     assert_eq!(rsa_modulus_bits(&[]), 0);
 }
+
+#[test]
+fn check_chain_internal_suffix_under_public_root() {
+    let path = std::path::Path::new(crate::amt::roots::DEBIAN_CA_DIR).join("Starfield_Class_2_CA.crt");
+    if !path.exists() {
+        eprintln!("skipping: {} is missing, install Debian's ca-certificates", path.display());
+        return;
+    }
+    let starfield = load_pem_chain(&path).unwrap().remove(0);
+    let chain = issue(CertSpec::provisioning("scs.corp.local"));
+    let profile = profile("11.8");
+    // The lab leaf is not signed by Starfield, but the domain rule still runs on it.
+    let spliced = [chain.leaf.cert.clone(), starfield];
+
+    let report = check_chain(&profile, &profile.default_hashes(), "corp.local", &spliced, SystemTime::now());
+
+    assert_eq!(refusal_code(&report), "chain-incomplete");
+    assert!(rule(&report, "trusted-root")[0].passed, "{:#?}", report.checks);
+    let domain = rule(&report, "domain")[0];
+    assert!(!domain.passed);
+    assert!(domain.evidence.contains("internal name"), "{}", domain.evidence);
+}
