@@ -357,7 +357,7 @@ fn hello_json(hello: &Hello) -> serde_json::Value {
     let hashes: Vec<serde_json::Value> = hello
         .hashes()
         .iter()
-        .map(|hash| serde_json::json!({ "algorithm": hash.algorithm(), "hash": hash.to_hex(), "root": vprolab::amt::roots::name_of(hash) }))
+        .map(|hash| serde_json::json!({ "algorithm": hash.algorithm(), "hash": hash.to_hex(), "root": vprolab::amt::roots::find(hash).map(|root| root.name) }))
         .collect();
     serde_json::json!({
         "version": hello.version(),
@@ -379,7 +379,7 @@ fn describe_hello(hello: &Hello) -> String {
     let _ = writeln!(out, "UUID: {}", hello.uuid);
     let _ = writeln!(out, "trusted root hashes: {}", hello.hashes().len());
     for (index, hash) in hello.hashes().iter().enumerate() {
-        let name = vprolab::amt::roots::name_of(hash).unwrap_or("(not in the default list)");
+        let name = vprolab::amt::roots::find(hash).map_or("(not in the default lists)", |root| root.name);
         let _ = writeln!(out, "  {:>2}  {:<7} {}  {name}", index + 1, hash.algorithm().name(), hash.to_hex());
     }
     out

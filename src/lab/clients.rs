@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 
 use super::build::Built;
+use crate::amt::hello::HashAlgorithm;
 use crate::amt::profile::FirmwareProfile;
 use crate::amt::verdict::Reason;
 use crate::me::{self, MeConfig};
@@ -13,16 +14,22 @@ use crate::report::ClientReport;
 use crate::timeline::{Timeline, Verdict};
 use crate::topology::{Client, Lab};
 
+/// Time after the deadline before a client task that has not returned is abandoned.
+const GRACE: Duration = Duration::from_secs(2);
+
 /// Starts every client at once and waits for all verdicts, giving up on a client after
 /// `timeout`.
 pub async fn run_all(lab: &Lab, built: &Built, chain: &LabChain, timeout: Duration) -> Vec<ClientReport> {
     let origin = Instant::now();
     let mut tasks = JoinSet::new();
 
+    let deadline = tokio::time::Instant::now() + timeout;
     for (index, client) in lab.clients.iter().enumerate() {
-        let config = me_config(client, built, chain, origin);
+        let config = me_config(client, built, chain, origin, deadline);
+        // The ME keeps its own deadline and returns its timeline when it passes; this
+        // outer limit only guards against a task that stops making progress.
         tasks.spawn(async move {
-            let outcome = tokio::time::timeout(timeout, me::run(config)).await;
+            let outcome = tokio::time::timeout(timeout + GRACE, me::run(config)).await;
             (index, outcome)
         });
     }
@@ -41,17 +48,24 @@ pub async fn run_all(lab: &Lab, built: &Built, chain: &LabChain, timeout: Durati
     reports.into_iter().map(|report| report.expect("every client reported")).collect()
 }
 
-fn me_config(client: &Client, built: &Built, chain: &LabChain, origin: Instant) -> MeConfig {
+fn me_config(client: &Client, built: &Built, chain: &LabChain, origin: Instant, deadline: tokio::time::Instant) -> MeConfig {
     let profile = FirmwareProfile::parse(&client.firmware).expect("firmware version checked by the resolver");
     MeConfig {
         name: client.name.clone(),
         namespace: built.nodes[&client.name].clone(),
         mac: client.mac,
         uuid: client.uuid,
-        custom_hashes: vec![chain.root_hash(profile.custom_hash_algorithm())],
+        custom_hashes: vec![chain.root_hash(custom_hash_algorithm(&profile))],
         profile,
         origin,
+        deadline,
     }
+}
+
+/// The algorithm a custom root hash is entered with: SHA-256 where the firmware compares
+/// SHA-256, else SHA-1, the only one older firmware knows.
+fn custom_hash_algorithm(profile: &FirmwareProfile) -> HashAlgorithm {
+    if profile.trusts_algorithm(HashAlgorithm::Sha256) { HashAlgorithm::Sha256 } else { HashAlgorithm::Sha1 }
 }
 
 fn report(client: &Client, timeline: Timeline, verdict: Verdict) -> ClientReport {

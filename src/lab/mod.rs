@@ -13,9 +13,9 @@ use tokio_util::sync::CancellationToken;
 
 pub use state::{LabState, StateRecord};
 
-use crate::pki::{LabChain, LabPki};
+use crate::pki::{CertSpec, KeySpec, LabChain, LabPki};
 use crate::report::LabReport;
-use crate::topology::Lab;
+use crate::topology::{KeyKind, Lab};
 
 /// Settings of one run that do not come from the topology.
 #[derive(Clone, Debug, Default)]
@@ -45,7 +45,7 @@ pub enum LabError {
     Service { service: String, source: std::io::Error },
 
     #[error("cannot make the lab certificates: {0}")]
-    Pki(String),
+    Pki(#[source] crate::pki::PkiError),
 }
 
 /// A lab whose namespaces exist and whose services run.
@@ -102,10 +102,32 @@ pub async fn start(lab: &Lab, state: &LabState) -> Result<RunningLab, LabError> 
 }
 
 fn issue_chain(request: &crate::topology::CertificateRequest, dir: &Path) -> Result<LabChain, LabError> {
-    let spec = crate::pki::CertSpec::from_request(request);
-    let chain = LabPki::generate(&spec).map_err(|error| LabError::Pki(error.to_string()))?;
-    chain.write(&dir.join("pki")).map_err(|error| LabError::Pki(error.to_string()))?;
+    let chain = LabPki::generate(&cert_spec(request)).map_err(LabError::Pki)?;
+    chain.write(&dir.join("pki")).map_err(LabError::Pki)?;
     Ok(chain)
+}
+
+/// The provisioning certificate the topology asks for, valid from a day ago (so that a
+/// client clock slightly behind still accepts it) for `valid_days`.
+fn cert_spec(request: &crate::topology::CertificateRequest) -> CertSpec {
+    let now = time::OffsetDateTime::now_utc();
+    let key = match request.key {
+        KeyKind::Rsa2048 => KeySpec::Rsa2048,
+        KeyKind::Rsa3072 => KeySpec::Rsa3072,
+        KeyKind::Rsa4096 => KeySpec::Rsa4096,
+        KeyKind::EcdsaP256 => KeySpec::EcdsaP256,
+    };
+
+    CertSpec {
+        cn: request.cn.clone(),
+        ou: request.ou.clone(),
+        amt_setup_oid: request.amt_setup_oid,
+        server_auth: request.server_auth,
+        key,
+        not_before: now - time::Duration::days(1),
+        not_after: now + time::Duration::days(i64::from(request.valid_days)),
+        san: Vec::new(),
+    }
 }
 
 impl RunningLab {

@@ -117,7 +117,7 @@ fn start_setup_server(lab: &Lab, chain: &LabChain, net: &NodeNet, sessions: mpsc
     let listener = net.tcp_listen(SocketAddr::from((Ipv4Addr::UNSPECIFIED, lab.setup_server.port)))?;
     let config = Arc::new(ScsConfig {
         chain: chain.chain_der(),
-        key: chain.leaf_key_der(),
+        key: chain.leaf.key(),
         amt_port: crate::me::AMT_TLS_PORT,
         mebx_password: LAB_MEBX_PASSWORD.to_owned(),
         admin_password: LAB_ADMIN_PASSWORD.to_owned(),

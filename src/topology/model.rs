@@ -141,7 +141,6 @@ pub struct CertificateRequest {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum KeyKind {
-    Rsa1024,
     Rsa2048,
     Rsa3072,
     Rsa4096,

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::error::Problem;
+use crate::amt::profile::FirmwareProfile;
 use super::model::*;
 use super::raw::*;
 
@@ -29,7 +30,6 @@ const ROLE_NAMES: &[(&str, Role)] = &[
 ];
 
 const KEY_NAMES: &[(&str, KeyKind)] = &[
-    ("rsa-1024", KeyKind::Rsa1024),
     ("rsa-2048", KeyKind::Rsa2048),
     ("rsa-3072", KeyKind::Rsa3072),
     ("rsa-4096", KeyKind::Rsa4096),
@@ -581,8 +581,8 @@ impl Resolver {
         let expect = self.expectation(&raw.value.expect, &format!("{path}.expect"));
 
         let firmware = raw.value.firmware.value.trim().to_owned();
-        if firmware.is_empty() {
-            self.report(Problem::on(&raw.value.firmware, format!("{path}.firmware"), "empty firmware version").help("write the AMT version, such as 4.1.1"));
+        if let Err(why) = FirmwareProfile::parse(&firmware) {
+            self.report(Problem::on(&raw.value.firmware, format!("{path}.firmware"), format!("invalid firmware version {:?}: {why}", raw.value.firmware.value)).help("write the AMT version, such as 4.1.1 or 11.8"));
         }
 
         named.then_some(())?;
