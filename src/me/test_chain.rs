@@ -1,7 +1,10 @@
 //! A provisioning chain made on the spot for tests that run the setup server and the ME
-//! against each other; the lab PKI lives elsewhere and is not needed here.
+//! against each other, so these tests do not depend on the lab PKI.
 
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose};
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    KeyUsagePurpose,
+};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 /// The Intel AMT setup OID 2.16.840.1.113741.1.2.3.
@@ -16,12 +19,14 @@ pub(crate) struct TestChain {
 impl TestChain {
     pub fn new(fqdn: &str) -> Self {
         let root = CertifiedIssuer::self_signed(ca_params("Lab Root CA"), KeyPair::generate().unwrap()).unwrap();
-        let intermediate = CertifiedIssuer::signed_by(ca_params("Lab Intermediate CA"), KeyPair::generate().unwrap(), &root).unwrap();
+        let intermediate =
+            CertifiedIssuer::signed_by(ca_params("Lab Intermediate CA"), KeyPair::generate().unwrap(), &root).unwrap();
 
         let leaf_key = KeyPair::generate().unwrap();
         let mut leaf = CertificateParams::new(vec![fqdn.to_owned()]).unwrap();
         leaf.distinguished_name.push(DnType::CommonName, fqdn);
-        leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::Other(AMT_SETUP_OID.to_vec())];
+        leaf.extended_key_usages =
+            vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::Other(AMT_SETUP_OID.to_vec())];
         let leaf = leaf.signed_by(&leaf_key, &intermediate).unwrap();
 
         Self {
@@ -30,8 +35,8 @@ impl TestChain {
         }
     }
 
-    /// The chain and key as PEM files for `openssl s_client`: leaf, chain of the other
-    /// two, and key.
+    /// Writes the chain and key as PEM files for `openssl s_client` and returns their
+    /// paths: the leaf, the two other certificates, and the key.
     pub fn write_pem(&self, dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
         let pem = |label: &str, der: &[u8]| {
             use base64::Engine as _;
@@ -43,7 +48,8 @@ impl TestChain {
         let others = dir.join("chain.pem");
         let key = dir.join("key.pem");
         std::fs::write(&leaf, pem("CERTIFICATE", &self.chain[0])).unwrap();
-        std::fs::write(&others, self.chain[1..].iter().map(|cert| pem("CERTIFICATE", cert)).collect::<String>()).unwrap();
+        std::fs::write(&others, self.chain[1..].iter().map(|cert| pem("CERTIFICATE", cert)).collect::<String>())
+            .unwrap();
         std::fs::write(&key, pem("PRIVATE KEY", self.key.secret_der())).unwrap();
         (leaf, others, key)
     }

@@ -1,8 +1,8 @@
 //! The ME's TLS server on port 16993: a self-signed certificate for a freshly generated
 //! key pair, and mandatory client authentication whose chain the firmware rules judge.
 //!
-//! NOTE: real AMT 4.x firmware speaks TLS 1.0 only, which rustls does not implement; the
-//! lab offers TLS 1.2 and 1.3, so a packet capture differs from real hardware there.
+//! NOTE: real AMT 4.x firmware speaks only TLS 1.0, which rustls does not implement. The
+//! lab offers TLS 1.2 and 1.3, so its packet captures differ from real hardware there.
 
 use std::fmt::Debug;
 use std::io;
@@ -57,8 +57,8 @@ pub enum TlsError {
 #[error("{0}")]
 struct ChainRejection(String);
 
-/// A key pair generated now and a self-signed certificate for it, as the ME makes before
-/// it sends its hello. RSA 2048, the key size of real firmware.
+/// Generates a key pair and a self-signed certificate for it, as the ME does before it
+/// sends its hello. The key is RSA 2048, the key size of real firmware.
 pub fn generate_identity(common_name: &str) -> Result<(CertificateDer<'static>, PrivateKeyDer<'static>), TlsError> {
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256)?;
     let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
@@ -69,9 +69,13 @@ pub fn generate_identity(common_name: &str) -> Result<(CertificateDer<'static>, 
     Ok((certificate.der().clone(), key))
 }
 
-/// The ME's TLS server configuration: TLS 1.2 and 1.3, the given certificate, and a
-/// client certificate required and passed to `judge`.
-pub fn server_config(cert: CertificateDer<'static>, key: PrivateKeyDer<'static>, judge: Arc<dyn ChainJudge>) -> Result<Arc<ServerConfig>, TlsError> {
+/// Builds the ME's TLS server configuration: TLS 1.2 and 1.3, the given certificate, and a
+/// required client certificate whose chain is passed to `judge`.
+pub fn server_config(
+    cert: CertificateDer<'static>,
+    key: PrivateKeyDer<'static>,
+    judge: Arc<dyn ChainJudge>,
+) -> Result<Arc<ServerConfig>, TlsError> {
     server_config_with_versions(cert, key, judge, &[&rustls::version::TLS12, &rustls::version::TLS13])
 }
 
@@ -93,7 +97,7 @@ pub(crate) fn server_config_with_versions(
     Ok(Arc::new(config))
 }
 
-/// The DNS name a certificate is issued to: its subject CN, or else its first DNS
+/// Returns the DNS name a certificate is issued to: its subject CN, or else its first DNS
 /// subject alternative name. The ME records it as the setup server's FQDN.
 pub fn certificate_dns_name(cert: &CertificateDer<'_>) -> Option<String> {
     let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
@@ -110,9 +114,13 @@ pub fn certificate_dns_name(cert: &CertificateDer<'_>) -> Option<String> {
 /// Runs the server side of the handshake on an accepted connection.
 ///
 /// When the handshake fails, the alert has been sent and the connection is closed
-/// gracefully: the ME stops writing and reads what the setup server already sent, since
-/// closing with unread data would answer with a reset that can overtake the alert.
-pub async fn accept(config: Arc<ServerConfig>, stream: TcpStream, timeout: Duration) -> Result<TlsStream<TcpStream>, TlsError> {
+/// gracefully. The ME stops writing and reads what the setup server already sent, because
+/// closing a socket with unread data sends a TCP reset that can overtake the alert.
+pub async fn accept(
+    config: Arc<ServerConfig>,
+    stream: TcpStream,
+    timeout: Duration,
+) -> Result<TlsStream<TcpStream>, TlsError> {
     let handshake = TlsAcceptor::from(config).accept(stream).into_fallible();
     let (error, mut stream) = match tokio::time::timeout(timeout, handshake).await {
         Err(_) => return Err(TlsError::Timeout { after: timeout }),
@@ -127,9 +135,7 @@ pub async fn accept(config: Arc<ServerConfig>, stream: TcpStream, timeout: Durat
 async fn linger(stream: &mut TcpStream) {
     let _ = stream.shutdown().await;
     let mut sink = [0u8; 4096];
-    let drain = async {
-        while matches!(stream.read(&mut sink).await, Ok(read) if read > 0) {}
-    };
+    let drain = async { while matches!(stream.read(&mut sink).await, Ok(read) if read > 0) {} };
     let _ = tokio::time::timeout(LINGER_AFTER_ALERT, drain).await;
 }
 
@@ -163,8 +169,14 @@ impl ClientCertVerifier for JudgedClientChain {
         &[]
     }
 
-    fn verify_client_cert(&self, end_entity: &CertificateDer<'_>, intermediates: &[CertificateDer<'_>], now: UnixTime) -> Result<ClientCertVerified, rustls::Error> {
-        let chain: Vec<CertificateDer<'_>> = std::iter::once(end_entity.clone()).chain(intermediates.iter().cloned()).collect();
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let chain: Vec<CertificateDer<'_>> =
+            std::iter::once(end_entity.clone()).chain(intermediates.iter().cloned()).collect();
 
         match self.judge.judge(&chain, now) {
             Ok(()) => Ok(ClientCertVerified::assertion()),
@@ -174,11 +186,21 @@ impl ClientCertVerifier for JudgedClientChain {
         }
     }
 
-    fn verify_tls12_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
     }
 
-    fn verify_tls13_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
     }
 
@@ -187,7 +209,7 @@ impl ClientCertVerifier for JudgedClientChain {
     }
 }
 
-/// The provider every TLS endpoint of the lab uses.
+/// Returns the crypto provider every TLS endpoint of the lab uses.
 pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }

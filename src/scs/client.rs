@@ -20,7 +20,7 @@ use crate::amt::wsman::{Body, CONTENT_TYPE as SOAP_CONTENT_TYPE, Envelope, WSMAN
 /// Largest response body read; setup responses are a few kilobytes.
 const MAX_RESPONSE_BODY: usize = 1024 * 1024;
 
-/// A WS-Management client on one connection, answering digest challenges.
+/// A WS-Management client on one connection, which responds to digest challenges.
 pub(super) struct WsManClient {
     sender: SendRequest<Full<Bytes>>,
     connection: Option<JoinHandle<Result<(), hyper::Error>>>,
@@ -34,7 +34,13 @@ pub(super) struct WsManClient {
 
 impl WsManClient {
     /// Starts HTTP/1.1 on `stream`; `host` goes into the `Host` header.
-    pub async fn start<S>(stream: S, host: String, username: &str, password: &str, timeout: Duration) -> Result<Self, ScsError>
+    pub async fn start<S>(
+        stream: S,
+        host: String,
+        username: &str,
+        password: &str,
+        timeout: Duration,
+    ) -> Result<Self, ScsError>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -74,7 +80,7 @@ impl WsManClient {
 
             let challenge = challenge_of(&response).ok_or_else(|| status_error(step, StatusCode::UNAUTHORIZED))?;
             if sent_authorization && !challenge.stale {
-                // The ME rejected an answer to its own challenge: the password is wrong.
+                // The ME rejected a response to its own challenge, so the password is wrong.
                 return Err(status_error(step, StatusCode::UNAUTHORIZED));
             }
             self.challenge = Some(challenge);
@@ -92,7 +98,9 @@ impl WsManClient {
         if let Some(authorization) = self.authorization() {
             builder = builder.header(AUTHORIZATION, authorization);
         }
-        let request = builder.body(Full::new(Bytes::from(xml.to_owned()))).map_err(|error| ScsError::Http { step: step.into(), error: error.to_string() })?;
+        let request = builder
+            .body(Full::new(Bytes::from(xml.to_owned())))
+            .map_err(|error| ScsError::Http { step: step.into(), error: error.to_string() })?;
 
         match tokio::time::timeout(self.timeout, self.sender.send_request(request)).await {
             Err(_) => Err(ScsError::Timeout { step: step.into(), after: self.timeout }),
@@ -101,17 +109,29 @@ impl WsManClient {
         }
     }
 
-    /// The `Authorization` header for the next request, when a challenge is known.
+    /// Computes the `Authorization` header for the next request, once a challenge is known.
     fn authorization(&mut self) -> Option<String> {
         let challenge = self.challenge.as_ref()?;
         self.nonce_count += 1;
         let ha1 = digest::ha1(&self.username, &challenge.realm, &self.password);
         let cnonce = Uuid::new_v4().simple().to_string();
-        let answer = Authorization::answer(challenge, &self.username, &ha1, Method::POST.as_str(), WSMAN_PATH, self.nonce_count, &cnonce);
+        let answer = Authorization::answer(
+            challenge,
+            &self.username,
+            &ha1,
+            Method::POST.as_str(),
+            WSMAN_PATH,
+            self.nonce_count,
+            &cnonce,
+        );
         Some(answer.to_header_value())
     }
 
-    async fn read_envelope(&mut self, step: &str, response: hyper::Response<hyper::body::Incoming>) -> Result<Envelope, ScsError> {
+    async fn read_envelope(
+        &mut self,
+        step: &str,
+        response: hyper::Response<hyper::body::Incoming>,
+    ) -> Result<Envelope, ScsError> {
         let status = response.status();
         let is_soap = response
             .headers()
@@ -122,16 +142,19 @@ impl WsManClient {
             return Err(status_error(step, status));
         }
 
-        let body = match tokio::time::timeout(self.timeout, Limited::new(response.into_body(), MAX_RESPONSE_BODY).collect()).await {
-            Err(_) => return Err(ScsError::Timeout { step: step.into(), after: self.timeout }),
-            Ok(Err(error)) => return Err(ScsError::Http { step: step.into(), error: error.to_string() }),
-            Ok(Ok(body)) => body.to_bytes(),
-        };
+        let body =
+            match tokio::time::timeout(self.timeout, Limited::new(response.into_body(), MAX_RESPONSE_BODY).collect())
+                .await
+            {
+                Err(_) => return Err(ScsError::Timeout { step: step.into(), after: self.timeout }),
+                Ok(Err(error)) => return Err(ScsError::Http { step: step.into(), error: error.to_string() }),
+                Ok(Ok(body)) => body.to_bytes(),
+            };
         let text = String::from_utf8_lossy(&body);
         let envelope = Envelope::parse(&text).map_err(|error| ScsError::BadResponse { step: step.into(), error })?;
 
         match envelope.body {
-            Body::Fault(fault) => Err(ScsError::SoapFault { step: step.into(), fault }),
+            Body::Fault(fault) => Err(ScsError::SoapFault { step: step.into(), fault: Box::new(fault) }),
             _ if !status.is_success() => Err(status_error(step, status)),
             _ => Ok(envelope),
         }

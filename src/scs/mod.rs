@@ -34,7 +34,8 @@ const HELLO_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// spin the loop.
 const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(100);
 
-/// What the setup server presents and sets.
+/// Settings of the setup server: the certificate it presents, the passwords it sets, and
+/// its limits.
 pub struct ScsConfig {
     /// Provisioning certificate chain, leaf to root, root included: sent whole as the TLS
     /// client certificate.
@@ -56,19 +57,19 @@ pub struct ScsConfig {
 /// One provisioning attempt, from hello to result.
 #[derive(Debug)]
 pub struct ScsSession {
-    /// Where the hello came from.
+    /// Source address of the hello.
     pub peer: SocketAddr,
     pub uuid: Uuid,
     pub hello_version: u16,
     pub retry_count: u32,
     /// SHA-256 of the ME's self-signed TLS certificate, once the handshake got that far.
     pub me_certificate_sha256: Option<String>,
-    /// What happened, as offsets from the hello's arrival.
+    /// Steps taken, each with its offset from the hello's arrival.
     pub steps: Vec<(Duration, String)>,
     pub result: Result<Activation, ScsError>,
 }
 
-/// What a successful session leaves on the ME.
+/// Result of a successful session, as read back from the ME.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Activation {
     pub amt_version: String,
@@ -76,7 +77,7 @@ pub struct Activation {
     pub control_mode: ControlMode,
 }
 
-/// Why a session did not end with the ME provisioned.
+/// Failure of a session that did not leave the ME provisioned.
 #[derive(Debug, thiserror::Error)]
 pub enum ScsError {
     #[error("invalid setup server configuration: {reason}")]
@@ -101,7 +102,7 @@ pub enum ScsError {
     HttpStatus { step: String, status: u16 },
 
     #[error("{step}: the ME returned SOAP fault {fault}")]
-    SoapFault { step: String, fault: Fault },
+    SoapFault { step: String, fault: Box<Fault> },
 
     #[error("{step}: the ME returned ReturnValue {value}")]
     BadReturnValue { step: String, value: ReturnValue },
@@ -120,9 +121,14 @@ pub enum ScsError {
 }
 
 impl ScsConfig {
-    /// A configuration with the firmware's port, a 5 s connect and handshake limit, a
-    /// 10 s request limit and clock synchronization on.
-    pub fn new(chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>, mebx_password: &str, admin_password: &str) -> Self {
+    /// Creates a configuration with the firmware's port, a 5 s connect and handshake
+    /// limit, a 10 s request limit and clock synchronization on.
+    pub fn new(
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+        mebx_password: &str,
+        admin_password: &str,
+    ) -> Self {
         Self {
             chain,
             key,
@@ -148,7 +154,7 @@ impl std::fmt::Debug for ScsConfig {
     }
 }
 
-/// What every connection task shares.
+/// State shared by every connection task.
 struct Shared {
     config: Arc<ScsConfig>,
     tls: Arc<rustls::ClientConfig>,
@@ -213,7 +219,7 @@ async fn handle_hello(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) 
 
     let session = session::run(&shared.config, &shared.tls, &shared.net, &shared.shutdown, &hello, peer).await;
     if shared.sessions.send(session).await.is_err() {
-        tracing::warn!(%peer, uuid = %hello.uuid, "session result dropped: nobody receives sessions any more");
+        tracing::warn!(%peer, uuid = %hello.uuid, "session result dropped: the session receiver is closed");
     }
 }
 
@@ -226,7 +232,12 @@ async fn read_hello(stream: TcpStream) -> Result<Hello, String> {
     let read = limited.read_to_end(&mut bytes);
 
     match tokio::time::timeout(HELLO_READ_TIMEOUT, read).await {
-        Err(_) => return Err(format!("no complete hello within {} s: the peer did not close the connection", HELLO_READ_TIMEOUT.as_secs())),
+        Err(_) => {
+            return Err(format!(
+                "no complete hello within {} s: the peer did not close the connection",
+                HELLO_READ_TIMEOUT.as_secs()
+            ));
+        }
         Ok(Err(error)) => return Err(format!("reading the hello failed: {error}")),
         Ok(Ok(_)) => {}
     }
@@ -255,7 +266,7 @@ impl Drop for ActiveSession<'_> {
     }
 }
 
-/// The connect-back TLS client configuration, for tests of the ME's TLS server.
+/// Builds the connect-back TLS client configuration, for tests of the ME's TLS server.
 #[cfg(test)]
 pub(crate) fn test_client_config(config: &ScsConfig) -> Arc<rustls::ClientConfig> {
     tls::client_config(config).unwrap()

@@ -11,7 +11,7 @@ use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 
 use super::{ScsConfig, ScsError};
 
-/// The TLS client configuration of every connect-back.
+/// Builds the TLS client configuration of every connect-back.
 pub(super) fn client_config(config: &ScsConfig) -> Result<Arc<ClientConfig>, ScsError> {
     let provider = crate::me::tls::provider();
     let verifier = Arc::new(SelfSignedMe { algorithms: provider.signature_verification_algorithms });
@@ -22,12 +22,14 @@ pub(super) fn client_config(config: &ScsConfig) -> Result<Arc<ClientConfig>, Scs
         .dangerous()
         .with_custom_certificate_verifier(verifier)
         .with_client_auth_cert(config.chain.clone(), config.key.clone_key())
-        .map_err(|error| ScsError::Config { reason: format!("the provisioning certificate and key do not fit together: {error}") })?;
+        .map_err(|error| ScsError::Config {
+            reason: format!("the provisioning certificate and key do not fit together: {error}"),
+        })?;
     Ok(Arc::new(client))
 }
 
 /// Accepts whatever certificate the ME presents, because an ME in setup mode has only a
-/// self-signed certificate for a key it generated moments ago; the session records the
+/// self-signed certificate for a key it generated moments ago. The session records the
 /// certificate's SHA-256 fingerprint instead. The handshake signatures are still checked,
 /// so the peer does hold the key of the certificate it showed.
 #[derive(Debug)]
@@ -47,11 +49,21 @@ impl ServerCertVerifier for SelfSignedMe {
         Ok(ServerCertVerified::assertion())
     }
 
-    fn verify_tls12_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
     }
 
-    fn verify_tls13_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
     }
 
@@ -60,8 +72,8 @@ impl ServerCertVerifier for SelfSignedMe {
     }
 }
 
-/// The rustls error somewhere in an error's chain, looking inside `io::Error` wrappers,
-/// whose `source` skips the wrapped error itself.
+/// Finds the rustls error in an error's chain. It looks inside `io::Error` wrappers too,
+/// because their `source` skips the wrapped error itself.
 pub(super) fn find_tls_error<'a>(error: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Error> {
     let mut current = Some(error);
     while let Some(error) = current {
@@ -78,7 +90,7 @@ pub(super) fn find_tls_error<'a>(error: &'a (dyn StdError + 'static)) -> Option<
     None
 }
 
-/// The ScsError for a TLS failure: the ME's alert when it sent one.
+/// Converts a TLS failure into an ScsError, naming the ME's alert when it sent one.
 pub(super) fn tls_failure(error: &rustls::Error) -> ScsError {
     match error {
         rustls::Error::AlertReceived(alert) => ScsError::TlsAlert { description: format!("{alert:?}") },
@@ -86,7 +98,7 @@ pub(super) fn tls_failure(error: &rustls::Error) -> ScsError {
     }
 }
 
-/// SHA-256 of a DER certificate, as lowercase hex.
+/// Computes the SHA-256 fingerprint of a DER certificate, as lowercase hex.
 pub(super) fn fingerprint(cert: &CertificateDer<'_>) -> String {
     use sha2::Digest as _;
     hex::encode(sha2::Sha256::digest(cert.as_ref()))

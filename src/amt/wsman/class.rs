@@ -39,7 +39,7 @@ impl ControlMode {
         [Self::NotProvisioned, Self::Client, Self::Admin].into_iter().find(|mode| *mode as u8 == value)
     }
 
-    /// The abbreviation used in AMT documentation: ACM, CCM, or none.
+    /// Returns the abbreviation used in AMT documentation: ACM, CCM, or none.
     pub fn short_name(self) -> &'static str {
         match self {
             Self::NotProvisioned => "none",
@@ -78,7 +78,7 @@ pub struct SetupAndConfigurationService {
     pub zero_touch_configuration_enabled: bool,
 }
 
-/// `IPS_HostBasedSetupService`, whose `CurrentControlMode` tells ACM from CCM.
+/// `IPS_HostBasedSetupService`, whose `CurrentControlMode` distinguishes ACM from CCM.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HostBasedSetupService {
     pub current_control_mode: ControlMode,
@@ -95,8 +95,8 @@ pub struct SetMebxPassword {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SetAdminAclEntryEx {
     pub username: String,
-    /// Base64 of MD5(`username:realm:password`): the digest HA1, so the ME never sees the
-    /// password itself.
+    /// Base64 of MD5(`username:realm:password`), the digest HA1, so the password itself is
+    /// never sent to the ME.
     pub digest_password: String,
 }
 
@@ -176,7 +176,7 @@ impl SetupAndConfigurationService {
     const NAME: &'static str = "Intel(r) AMT Setup and Configuration Service";
 
     pub fn to_object(&self) -> CimObject {
-        let mut object = scoped_service(Self::CLASS, uri::AMT_SETUP_AND_CONFIGURATION_SERVICE, Self::NAME);
+        let mut object = service_instance(Self::CLASS, uri::AMT_SETUP_AND_CONFIGURATION_SERVICE, Self::NAME);
         if let Some(mode) = self.provisioning_mode {
             object = object.with("ProvisioningMode", mode);
         }
@@ -206,7 +206,7 @@ impl HostBasedSetupService {
     const NAME: &'static str = "Intel(r) AMT Host Based Setup Service";
 
     pub fn to_object(&self) -> CimObject {
-        let mut object = scoped_service(Self::CLASS, uri::IPS_HOST_BASED_SETUP_SERVICE, Self::NAME)
+        let mut object = service_instance(Self::CLASS, uri::IPS_HOST_BASED_SETUP_SERVICE, Self::NAME)
             .with("CurrentControlMode", self.current_control_mode as u8);
         for mode in &self.allowed_control_modes {
             object = object.with("AllowedControlModes", *mode as u8);
@@ -233,8 +233,8 @@ impl HostBasedSetupService {
     }
 }
 
-/// The key properties every AMT service instance carries.
-fn scoped_service(class: &str, resource_uri: &str, name: &str) -> CimObject {
+/// Creates an AMT service instance with the key properties every one carries.
+pub fn service_instance(class: &str, resource_uri: &str, name: &str) -> CimObject {
     CimObject::new(class, resource_uri)
         .with("CreationClassName", class)
         .with("ElementName", name)
@@ -263,7 +263,7 @@ impl std::fmt::Debug for SetMebxPassword {
 impl SetAdminAclEntryEx {
     pub const METHOD: &'static str = "SetAdminAclEntryEx";
 
-    /// The call that sets `username`'s password under the ME's digest realm.
+    /// Creates the call that sets `username`'s password under the ME's digest realm.
     pub fn new(username: &str, realm: &str, password: &str) -> Self {
         Self { username: username.into(), digest_password: admin_digest_password(username, realm, password) }
     }
@@ -275,10 +275,13 @@ impl SetAdminAclEntryEx {
     }
 
     pub fn from_input(input: &CimObject) -> Result<Self, WsManError> {
-        Ok(Self { username: input.require("Username")?.trim().to_owned(), digest_password: input.require("DigestPassword")?.trim().to_owned() })
+        Ok(Self {
+            username: input.require("Username")?.trim().to_owned(),
+            digest_password: input.require("DigestPassword")?.trim().to_owned(),
+        })
     }
 
-    /// The 16-byte HA1 carried in `DigestPassword`.
+    /// Decodes the 16-byte HA1 carried in `DigestPassword`.
     pub fn ha1(&self) -> Result<[u8; 16], WsManError> {
         let invalid = || WsManError::InvalidValue {
             field: "SetAdminAclEntryEx_INPUT.DigestPassword".into(),
@@ -301,7 +304,10 @@ impl SetHighAccuracyTimeSynch {
     pub const METHOD: &'static str = "SetHighAccuracyTimeSynch";
 
     pub fn to_input(&self) -> CimObject {
-        method_input(uri::AMT_TIME_SYNCHRONIZATION_SERVICE, Self::METHOD).with("Ta0", self.ta0).with("Tm1", self.tm1).with("Tm2", self.tm2)
+        method_input(uri::AMT_TIME_SYNCHRONIZATION_SERVICE, Self::METHOD)
+            .with("Ta0", self.ta0)
+            .with("Tm1", self.tm1)
+            .with("Tm2", self.tm2)
     }
 
     pub fn from_input(input: &CimObject) -> Result<Self, WsManError> {
@@ -315,8 +321,12 @@ impl SetHighAccuracyTimeSynch {
 
 impl LowAccuracyTime {
     pub fn to_output(&self) -> CimObject {
-        method_output(uri::AMT_TIME_SYNCHRONIZATION_SERVICE, SetHighAccuracyTimeSynch::GET_LOW_ACCURACY, self.return_value)
-            .with("Ta0", self.ta0)
+        method_output(
+            uri::AMT_TIME_SYNCHRONIZATION_SERVICE,
+            SetHighAccuracyTimeSynch::GET_LOW_ACCURACY,
+            self.return_value,
+        )
+        .with("Ta0", self.ta0)
     }
 
     pub fn from_output(output: &CimObject) -> Result<Self, WsManError> {
@@ -324,17 +334,17 @@ impl LowAccuracyTime {
     }
 }
 
-/// The `<method>_INPUT` element of a method without parameters, or to add them to.
+/// Creates the `<method>_INPUT` element of a method, to which parameters can be added.
 pub fn method_input(resource_uri: &str, method: &str) -> CimObject {
     CimObject::new(format!("{method}_INPUT"), resource_uri)
 }
 
-/// The `<method>_OUTPUT` element carrying a `ReturnValue`.
+/// Creates the `<method>_OUTPUT` element carrying a `ReturnValue`.
 pub fn method_output(resource_uri: &str, method: &str, value: ReturnValue) -> CimObject {
     CimObject::new(format!("{method}_OUTPUT"), resource_uri).with("ReturnValue", value.0)
 }
 
-/// The `ReturnValue` of a method's output.
+/// Reads the `ReturnValue` of a method's output.
 pub fn return_value(output: &CimObject) -> Result<ReturnValue, WsManError> {
     output.parse_property("ReturnValue", "an unsigned integer").map(ReturnValue)
 }
@@ -369,8 +379,15 @@ mod tests {
 
     #[test]
     fn services_round_trip() {
-        let setup = SetupAndConfigurationService { provisioning_state: ProvisioningState::Post, provisioning_mode: Some(1), zero_touch_configuration_enabled: true };
-        let host_based = HostBasedSetupService { current_control_mode: ControlMode::Admin, allowed_control_modes: vec![ControlMode::Client, ControlMode::Admin] };
+        let setup = SetupAndConfigurationService {
+            provisioning_state: ProvisioningState::Post,
+            provisioning_mode: Some(1),
+            zero_touch_configuration_enabled: true,
+        };
+        let host_based = HostBasedSetupService {
+            current_control_mode: ControlMode::Admin,
+            allowed_control_modes: vec![ControlMode::Client, ControlMode::Admin],
+        };
         let identity = SoftwareIdentity { instance_id: "AMT".into(), version_string: "4.1.1".into(), is_entity: true };
 
         assert_eq!(SetupAndConfigurationService::from_object(&through_xml(setup.to_object())).unwrap(), setup);
@@ -402,7 +419,8 @@ mod tests {
 
     #[test]
     fn return_value_of_output() {
-        let output = method_output(uri::AMT_SETUP_AND_CONFIGURATION_SERVICE, "CommitChanges", ReturnValue::DATA_MISSING);
+        let output =
+            method_output(uri::AMT_SETUP_AND_CONFIGURATION_SERVICE, "CommitChanges", ReturnValue::DATA_MISSING);
 
         assert_eq!(output.name, "CommitChanges_OUTPUT");
         assert_eq!(return_value(&through_xml(output)).unwrap(), ReturnValue(2057));
@@ -410,11 +428,17 @@ mod tests {
 
     #[test]
     fn bad_values_are_named() {
-        let state = CimObject::new("AMT_SetupAndConfigurationService", uri::AMT_SETUP_AND_CONFIGURATION_SERVICE).with("ProvisioningState", "7");
+        let state = CimObject::new("AMT_SetupAndConfigurationService", uri::AMT_SETUP_AND_CONFIGURATION_SERVICE)
+            .with("ProvisioningState", "7");
         let acl = SetAdminAclEntryEx { username: "admin".into(), digest_password: "bm90IDE2IGJ5dGVz".into() };
 
-        assert!(matches!(SetupAndConfigurationService::from_object(&state), Err(WsManError::InvalidValue { ref value, .. }) if value == "7"));
+        assert!(
+            matches!(SetupAndConfigurationService::from_object(&state), Err(WsManError::InvalidValue { ref value, .. }) if value == "7")
+        );
         assert!(matches!(acl.ha1(), Err(WsManError::InvalidValue { .. })));
-        assert!(matches!(GeneralSettings::from_object(&CimObject::new("AMT_GeneralSettings", "")), Err(WsManError::MissingProperty { property: "DigestRealm", .. })));
+        assert!(matches!(
+            GeneralSettings::from_object(&CimObject::new("AMT_GeneralSettings", "")),
+            Err(WsManError::MissingProperty { property: "DigestRealm", .. })
+        ));
     }
 }

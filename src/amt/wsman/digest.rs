@@ -1,15 +1,15 @@
 //! HTTP digest authentication (RFC 7616) with MD5 and `qop=auth`, as AMT uses it.
 //!
-//! Written here rather than taken from a crate: the well-kept digest crates (`http-auth`,
-//! `digest_auth`) cover only the client side, while the ME must parse `Authorization`
-//! headers and check them against the stored HA1. AMT stores exactly that HA1, since
+//! Written here rather than taken from a crate: `http-auth` 0.1 only responds to
+//! challenges, and `digest_auth` 0.3 computes responses from the plain password. The ME
+//! must parse `Authorization` headers and check them against a stored HA1, because
 //! SetAdminAclEntryEx sends MD5(`admin:realm:password`) and never the password.
 
 use std::fmt::Write as _;
 
 use md5::{Digest as _, Md5};
 
-/// Why a `WWW-Authenticate` or `Authorization` header cannot be used.
+/// Error of a `WWW-Authenticate` or `Authorization` header that cannot be used.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DigestError {
     #[error("authentication scheme {scheme:?} is not Digest")]
@@ -41,7 +41,7 @@ pub struct Challenge {
     pub stale: bool,
 }
 
-/// An `Authorization: Digest` answer to a challenge.
+/// An `Authorization: Digest` header, the client's response to a challenge.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Authorization {
     pub username: String,
@@ -72,7 +72,12 @@ pub fn ha1(username: &str, realm: &str, password: &str) -> [u8; 16] {
 impl Challenge {
     /// Formats the header value as AMT sends it.
     pub fn to_header_value(&self) -> String {
-        let mut out = format!(r#"Digest realm="{}", nonce="{}", stale="{}", qop="auth""#, quote(&self.realm), quote(&self.nonce), self.stale);
+        let mut out = format!(
+            r#"Digest realm="{}", nonce="{}", stale="{}", qop="auth""#,
+            quote(&self.realm),
+            quote(&self.nonce),
+            self.stale
+        );
         if let Some(opaque) = &self.opaque {
             let _ = write!(out, r#", opaque="{}""#, quote(opaque));
         }
@@ -98,9 +103,17 @@ impl Challenge {
 }
 
 impl Authorization {
-    /// The answer to `challenge` for a request with `method` and `uri`, as the
-    /// `nonce_count`-th request under this nonce.
-    pub fn answer(challenge: &Challenge, username: &str, ha1: &[u8; 16], method: &str, uri: &str, nonce_count: u32, cnonce: &str) -> Self {
+    /// Computes the response to `challenge` for a request with `method` and `uri`, sent as
+    /// the `nonce_count`-th request under this nonce.
+    pub fn answer(
+        challenge: &Challenge,
+        username: &str,
+        ha1: &[u8; 16],
+        method: &str,
+        uri: &str,
+        nonce_count: u32,
+        cnonce: &str,
+    ) -> Self {
         let qop_auth = QopAuth { nonce_count, cnonce: cnonce.into() };
         let response = response_hex(ha1, &challenge.nonce, Some(&qop_auth), method, uri);
         Self {
@@ -114,8 +127,8 @@ impl Authorization {
         }
     }
 
-    /// Whether the response matches what `ha1` gives for `method`; compares in constant
-    /// time so the comparison leaks nothing about the expected value.
+    /// Checks whether the response matches what `ha1` gives for `method`. The comparison
+    /// takes constant time, so it leaks nothing about the expected value.
     pub fn verify(&self, ha1: &[u8; 16], method: &str) -> bool {
         let expected = response_hex(ha1, &self.nonce, self.qop_auth.as_ref(), method, &self.uri);
         let given = self.response.to_ascii_lowercase();
@@ -311,7 +324,15 @@ mod tests {
         .unwrap();
         let ha1 = ha1("Mufasa", &challenge.realm, "Circle of Life");
 
-        let answer = Authorization::answer(&challenge, "Mufasa", &ha1, "GET", "/dir/index.html", 1, "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ");
+        let answer = Authorization::answer(
+            &challenge,
+            "Mufasa",
+            &ha1,
+            "GET",
+            "/dir/index.html",
+            1,
+            "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ",
+        );
 
         assert_eq!(answer.response, "8ca523f5e9506fed4657c9700eebdbec");
         assert!(answer.verify(&ha1, "GET"));
@@ -319,7 +340,12 @@ mod tests {
 
     #[test]
     fn authorization_round_trip() {
-        let challenge = Challenge { realm: "Digest:0123ABCD".into(), nonce: "n\"once".into(), opaque: Some("op".into()), stale: false };
+        let challenge = Challenge {
+            realm: "Digest:0123ABCD".into(),
+            nonce: "n\"once".into(),
+            opaque: Some("op".into()),
+            stale: false,
+        };
         let ha1 = ha1("admin", &challenge.realm, "");
         let answer = Authorization::answer(&challenge, "admin", &ha1, "POST", "/wsman", 3, "c");
 
@@ -332,7 +358,12 @@ mod tests {
 
     #[test]
     fn challenge_round_trip() {
-        let challenge = Challenge { realm: "Digest:F3EB554784E729164447A89F60B641C5".into(), nonce: "abc".into(), opaque: None, stale: true };
+        let challenge = Challenge {
+            realm: "Digest:F3EB554784E729164447A89F60B641C5".into(),
+            nonce: "abc".into(),
+            opaque: None,
+            stale: true,
+        };
 
         assert_eq!(Challenge::parse(&challenge.to_header_value()).unwrap(), challenge);
     }
@@ -359,7 +390,10 @@ mod tests {
             Challenge::parse("Digest realm=x, nonce=y, algorithm=SHA-256"),
             Err(DigestError::UnsupportedAlgorithm("SHA-256".into()))
         );
-        assert_eq!(Challenge::parse("Digest realm=x, nonce=y, qop=auth-int"), Err(DigestError::UnsupportedQop("auth-int".into())));
+        assert_eq!(
+            Challenge::parse("Digest realm=x, nonce=y, qop=auth-int"),
+            Err(DigestError::UnsupportedQop("auth-int".into()))
+        );
         let bad_nc = r#"Digest username="a", realm="r", nonce="n", uri="/", response="x", qop=auth, nc=1, cnonce="c""#;
         assert_eq!(Authorization::parse(bad_nc), Err(DigestError::InvalidNonceCount("1".into())));
     }

@@ -17,7 +17,7 @@ const PREFIXES: &str = concat!(
     r#"xmlns:n="http://schemas.xmlsoap.org/ws/2004/09/enumeration""#,
 );
 
-/// Timeout a request offers the ME, as the SDK's sample clients send it.
+/// Timeout a request offers the ME, as MeshCentral and Open AMT clients send it.
 const OPERATION_TIMEOUT: &str = "PT60S";
 
 /// One WS-Management message, request or response.
@@ -40,7 +40,7 @@ pub struct Header {
     pub message_id: Option<String>,
     /// `wsa:ReplyTo/wsa:Address`.
     pub reply_to: Option<String>,
-    /// `wsa:RelatesTo`: the `MessageID` of the request a response answers.
+    /// `wsa:RelatesTo`: in a response, the `MessageID` of its request.
     pub relates_to: Option<String>,
     /// `wsman:SelectorSet`: which instance of the class.
     pub selectors: Vec<Selector>,
@@ -55,7 +55,7 @@ pub struct Selector {
     pub value: String,
 }
 
-/// What a body carries.
+/// The content of a body.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Body {
     /// Get requests and some responses have an empty body.
@@ -64,9 +64,17 @@ pub enum Body {
     /// output (`SetMEBxPassword_INPUT`, `CommitChanges_OUTPUT`).
     Object(CimObject),
     Enumerate,
-    EnumerateResponse { context: String },
-    Pull { context: String, max_elements: Option<u32> },
-    PullResponse { items: Vec<CimObject>, end_of_sequence: bool },
+    EnumerateResponse {
+        context: String,
+    },
+    Pull {
+        context: String,
+        max_elements: Option<u32>,
+    },
+    PullResponse {
+        items: Vec<CimObject>,
+        end_of_sequence: bool,
+    },
     Fault(Fault),
 }
 
@@ -106,9 +114,17 @@ impl CimObject {
     }
 
     /// Parses a required property with `FromStr`.
-    pub fn parse_property<T: std::str::FromStr>(&self, name: &'static str, expected: &'static str) -> Result<T, WsManError> {
+    pub fn parse_property<T: std::str::FromStr>(
+        &self,
+        name: &'static str,
+        expected: &'static str,
+    ) -> Result<T, WsManError> {
         let value = self.require(name)?;
-        value.trim().parse().map_err(|_| WsManError::InvalidValue { field: format!("{}.{name}", self.name), value: value.into(), expected })
+        value.trim().parse().map_err(|_| WsManError::InvalidValue {
+            field: format!("{}.{name}", self.name),
+            value: value.into(),
+            expected,
+        })
     }
 
     /// Parses an optional xs:boolean property.
@@ -117,7 +133,11 @@ impl CimObject {
             .map(|value| match value.trim() {
                 "true" | "1" => Ok(true),
                 "false" | "0" => Ok(false),
-                _ => Err(WsManError::InvalidValue { field: format!("{}.{name}", self.name), value: value.into(), expected: "true or false" }),
+                _ => Err(WsManError::InvalidValue {
+                    field: format!("{}.{name}", self.name),
+                    value: value.into(),
+                    expected: "true or false",
+                }),
             })
             .transpose()
     }
@@ -141,7 +161,7 @@ impl CimObject {
 }
 
 impl Envelope {
-    /// A request to the ME's `/wsman` endpoint.
+    /// Creates a request to the ME's `/wsman` endpoint.
     pub fn request(action: impl Into<String>, resource_uri: &str, message_id: &str, body: Body) -> Self {
         let header = Header {
             action: action.into(),
@@ -156,12 +176,12 @@ impl Envelope {
         Self { header, body }
     }
 
-    /// WS-Transfer Get of a class's instance.
+    /// Creates a WS-Transfer Get of a class's instance.
     pub fn get(resource_uri: &str, message_id: &str) -> Self {
         Self::request(action::GET, resource_uri, message_id, Body::Empty)
     }
 
-    /// WS-Transfer Put of a whole instance.
+    /// Creates a WS-Transfer Put of a whole instance.
     pub fn put(object: CimObject, message_id: &str) -> Self {
         let resource_uri = object.namespace.clone();
         Self::request(action::PUT, &resource_uri, message_id, Body::Object(object))
@@ -175,7 +195,7 @@ impl Envelope {
         Self::request(action::PULL, resource_uri, message_id, Body::Pull { context: context.into(), max_elements })
     }
 
-    /// Invocation of a method; `input` is the `<Method>_INPUT` element.
+    /// Creates a method invocation, whose `input` is the `<Method>_INPUT` element.
     pub fn invoke(resource_uri: &str, method: &str, input: CimObject, message_id: &str) -> Self {
         Self::request(action::invoke(resource_uri, method), resource_uri, message_id, Body::Object(input))
     }
@@ -186,7 +206,7 @@ impl Envelope {
         self
     }
 
-    /// A response to `request`, related to it by its `MessageID`.
+    /// Creates a response to `request`, related to it by its `MessageID`.
     pub fn reply(request: Option<&Header>, action: impl Into<String>, body: Body) -> Self {
         let header = Header {
             action: action.into(),
@@ -201,13 +221,14 @@ impl Envelope {
         Self { header, body }
     }
 
-    /// A fault in response to `request`, with the action its subcode's protocol defines.
+    /// Creates a fault in response to `request`, with the action its subcode's protocol
+    /// defines.
     pub fn fault(request: Option<&Header>, fault: Fault) -> Self {
         let action = fault.subcode.action();
         Self::reply(request, action, Body::Fault(fault))
     }
 
-    /// The body's object, or an error naming what came instead.
+    /// Returns the body's object, or an error naming what came instead.
     pub fn into_object(self, expected: &str) -> Result<CimObject, WsManError> {
         match self.body {
             Body::Object(object) if object.name == expected => Ok(object),
@@ -269,13 +290,20 @@ impl Header {
         }
         out.push_str("<w:SelectorSet>");
         for selector in &self.selectors {
-            let _ = write!(out, r#"<w:Selector Name="{}">{}</w:Selector>"#, escape(&selector.name), escape(&selector.value));
+            let _ = write!(
+                out,
+                r#"<w:Selector Name="{}">{}</w:Selector>"#,
+                escape(&selector.name),
+                escape(&selector.value)
+            );
         }
         out.push_str("</w:SelectorSet>");
     }
 
     fn parse(header: &XmlElement) -> Result<Self, WsManError> {
-        let text = |namespace: &str, name: &str| header.child(namespace, name).map(|element| element.trimmed_text().to_owned());
+        let text = |namespace: &str, name: &str| {
+            header.child(namespace, name).map(|element| element.trimmed_text().to_owned())
+        };
 
         let action = text(ns::ADDRESSING, "Action").ok_or(WsManError::MissingElement { element: "wsa:Action" })?;
         let reply_to = header
@@ -284,7 +312,9 @@ impl Header {
             .map(|address| address.trimmed_text().to_owned());
         let selectors = header
             .child(ns::WSMAN, "SelectorSet")
-            .map(|set| set.children.iter().filter(|child| child.is(ns::WSMAN, "Selector")).map(Selector::parse).collect())
+            .map(|set| {
+                set.children.iter().filter(|child| child.is(ns::WSMAN, "Selector")).map(Selector::parse).collect()
+            })
             .unwrap_or_default();
 
         Ok(Self {
@@ -307,7 +337,10 @@ impl Header {
 
 impl Selector {
     fn parse(element: &XmlElement) -> Self {
-        Self { name: element.attribute("Name").unwrap_or_default().to_owned(), value: element.trimmed_text().to_owned() }
+        Self {
+            name: element.attribute("Name").unwrap_or_default().to_owned(),
+            value: element.trimmed_text().to_owned(),
+        }
     }
 }
 
@@ -331,7 +364,11 @@ impl Body {
             Self::Object(object) => object.emit(out),
             Self::Enumerate => out.push_str("<n:Enumerate/>"),
             Self::EnumerateResponse { context } => {
-                let _ = write!(out, "<n:EnumerateResponse><n:EnumerationContext>{}</n:EnumerationContext></n:EnumerateResponse>", escape(context));
+                let _ = write!(
+                    out,
+                    "<n:EnumerateResponse><n:EnumerationContext>{}</n:EnumerationContext></n:EnumerateResponse>",
+                    escape(context)
+                );
             }
             Self::Pull { context, max_elements } => {
                 let _ = write!(out, "<n:Pull><n:EnumerationContext>{}</n:EnumerationContext>", escape(context));
@@ -386,9 +423,11 @@ fn parse_max_elements(pull: &XmlElement) -> Result<Option<u32>, WsManError> {
         return Ok(None);
     };
     let text = max.trimmed_text();
-    text.parse()
-        .map(Some)
-        .map_err(|_| WsManError::InvalidValue { field: "wsen:MaxElements".into(), value: text.into(), expected: "a positive integer" })
+    text.parse().map(Some).map_err(|_| WsManError::InvalidValue {
+        field: "wsen:MaxElements".into(),
+        value: text.into(),
+        expected: "a positive integer",
+    })
 }
 
 fn parse_pull_response(element: &XmlElement) -> Body {
@@ -426,23 +465,33 @@ mod tests {
 
     #[test]
     fn invoke_round_trip_escapes_values() {
-        let input = CimObject::new("SetMEBxPassword_INPUT", uri::AMT_SETUP_AND_CONFIGURATION_SERVICE).with("Password", "P@ss<&>\"'w0rd");
+        let input = CimObject::new("SetMEBxPassword_INPUT", uri::AMT_SETUP_AND_CONFIGURATION_SERVICE)
+            .with("Password", "P@ss<&>\"'w0rd");
         let request = Envelope::invoke(uri::AMT_SETUP_AND_CONFIGURATION_SERVICE, "SetMEBxPassword", input, "uuid:7");
 
         let parsed = Envelope::parse(&request.to_xml()).unwrap();
 
-        assert_eq!(parsed.header.action, "http://intel.com/wbem/wscim/1/amt-schema/1/AMT_SetupAndConfigurationService/SetMEBxPassword");
+        assert_eq!(
+            parsed.header.action,
+            "http://intel.com/wbem/wscim/1/amt-schema/1/AMT_SetupAndConfigurationService/SetMEBxPassword"
+        );
         assert_eq!(parsed, request);
     }
 
     #[test]
     fn enumerate_and_pull_round_trip() {
-        let item = CimObject::new("CIM_SoftwareIdentity", uri::CIM_SOFTWARE_IDENTITY).with("InstanceID", "AMT").with("VersionString", "4.1.1");
+        let item = CimObject::new("CIM_SoftwareIdentity", uri::CIM_SOFTWARE_IDENTITY)
+            .with("InstanceID", "AMT")
+            .with("VersionString", "4.1.1");
         let messages = [
             Envelope::enumerate(uri::CIM_SOFTWARE_IDENTITY, "1"),
             Envelope::pull(uri::CIM_SOFTWARE_IDENTITY, "ctx-1", Some(999), "2"),
             Envelope::reply(None, action::ENUMERATE_RESPONSE, Body::EnumerateResponse { context: "ctx-1".into() }),
-            Envelope::reply(None, action::PULL_RESPONSE, Body::PullResponse { items: vec![item.clone(), item], end_of_sequence: true }),
+            Envelope::reply(
+                None,
+                action::PULL_RESPONSE,
+                Body::PullResponse { items: vec![item.clone(), item], end_of_sequence: true },
+            ),
         ];
 
         for message in messages {
@@ -489,7 +538,8 @@ mod tests {
 
     #[test]
     fn parse_rejects_missing_parts() {
-        let no_action = r#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Header/><s:Body/></s:Envelope>"#;
+        let no_action =
+            r#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Header/><s:Body/></s:Envelope>"#;
         let no_body = r#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Header/></s:Envelope>"#;
         let soap11 = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"/>"#;
 
@@ -504,6 +554,9 @@ mod tests {
 
         let error = fault.into_object("CommitChanges_OUTPUT").unwrap_err();
 
-        assert!(matches!(error, WsManError::UnexpectedBody { ref found, .. } if found.contains("ActionNotSupported")), "{error}");
+        assert!(
+            matches!(error, WsManError::UnexpectedBody { ref found, .. } if found.contains("ActionNotSupported")),
+            "{error}"
+        );
     }
 }

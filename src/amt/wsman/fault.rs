@@ -55,7 +55,7 @@ pub enum FaultSubcode {
 }
 
 impl Fault {
-    /// A fault with the code the subcode implies.
+    /// Creates a fault with the code the subcode implies.
     pub fn new(subcode: FaultSubcode, reason: impl Into<String>) -> Self {
         Self { code: subcode.code(), subcode, reason: reason.into(), detail: None }
     }
@@ -65,8 +65,8 @@ impl Fault {
         self
     }
 
-    /// HTTP status of a response carrying this fault: AMT answers 400 to a sender fault,
-    /// and the SOAP 1.2 HTTP binding gives 500 to the other codes.
+    /// Returns the HTTP status of a response carrying this fault. AMT sends 400 with a
+    /// sender fault, and the SOAP 1.2 HTTP binding gives 500 to the other codes.
     pub fn http_status(&self) -> u16 {
         match self.code {
             FaultCode::Sender => 400,
@@ -82,10 +82,19 @@ impl Fault {
             }
             None => {
                 let namespace = self.subcode.namespace().unwrap_or_default();
-                let _ = write!(out, r#"<s:Value xmlns:x="{}">x:{}</s:Value>"#, escape(namespace), escape(self.subcode.name()));
+                let _ = write!(
+                    out,
+                    r#"<s:Value xmlns:x="{}">x:{}</s:Value>"#,
+                    escape(namespace),
+                    escape(self.subcode.name())
+                );
             }
         }
-        let _ = write!(out, r#"</s:Subcode></s:Code><s:Reason><s:Text xml:lang="en-US">{}</s:Text></s:Reason>"#, escape(&self.reason));
+        let _ = write!(
+            out,
+            r#"</s:Subcode></s:Code><s:Reason><s:Text xml:lang="en-US">{}</s:Text></s:Reason>"#,
+            escape(&self.reason)
+        );
         match &self.detail {
             Some(detail) => {
                 let _ = write!(out, "<s:Detail>{}</s:Detail>", escape(detail));
@@ -96,8 +105,10 @@ impl Fault {
     }
 
     pub(crate) fn parse(fault: &XmlElement) -> Result<Self, WsManError> {
-        let code_element = fault.child(ns::SOAP, "Code").ok_or(WsManError::MissingElement { element: "s:Fault/s:Code" })?;
-        let code_value = code_element.child(ns::SOAP, "Value").ok_or(WsManError::MissingElement { element: "s:Code/s:Value" })?;
+        let code_element =
+            fault.child(ns::SOAP, "Code").ok_or(WsManError::MissingElement { element: "s:Fault/s:Code" })?;
+        let code_value =
+            code_element.child(ns::SOAP, "Value").ok_or(WsManError::MissingElement { element: "s:Code/s:Value" })?;
         let code = FaultCode::from_name(code_value.text_local_name()).ok_or_else(|| WsManError::InvalidValue {
             field: "s:Code/s:Value".into(),
             value: code_value.trimmed_text().into(),
@@ -184,7 +195,7 @@ impl FaultSubcode {
         }
     }
 
-    /// The `wsa:Action` of a fault message with this subcode.
+    /// Returns the `wsa:Action` of a fault message with this subcode.
     pub fn action(&self) -> &'static str {
         match self.namespace() {
             Some(ns::ADDRESSING) => action::ADDRESSING_FAULT,
@@ -193,7 +204,8 @@ impl FaultSubcode {
         }
     }
 
-    /// The fault code DSP0226 pairs with this subcode.
+    /// Returns the fault code that goes with this subcode: Receiver for an internal error,
+    /// Sender for the others, which all blame the request.
     pub fn code(&self) -> FaultCode {
         match self {
             Self::InternalError => FaultCode::Receiver,

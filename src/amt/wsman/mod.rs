@@ -3,8 +3,8 @@
 //! invocations on AMT classes, SOAP faults, and the HTTP digest authentication that
 //! carries them.
 //!
-//! This module knows no transport: the setup server's client and the ME's server both
-//! build and read these values and move the bytes over their own HTTP connection.
+//! This module has no transport. The setup server's client and the ME's server both build
+//! and read these values and move the bytes over their own HTTP connection.
 
 mod class;
 pub mod digest;
@@ -16,7 +16,7 @@ mod xml;
 pub use class::{
     ControlMode, GeneralSettings, HostBasedSetupService, LowAccuracyTime, ProvisioningState, SetAdminAclEntryEx,
     SetHighAccuracyTimeSynch, SetMebxPassword, SetupAndConfigurationService, SoftwareIdentity, admin_digest_password,
-    method_input, method_output, return_value,
+    method_input, method_output, return_value, service_instance,
 };
 pub use envelope::{Body, CimObject, Envelope, Header, Selector};
 pub use fault::{Fault, FaultCode, FaultSubcode};
@@ -78,7 +78,7 @@ pub mod uri {
         "http://intel.com/wbem/wscim/1/ips-schema/1/IPS_HostBasedSetupService";
 }
 
-/// Why bytes are not a WS-Management message this module can read.
+/// Error of bytes that are not a WS-Management message this module can read.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum WsManError {
     #[error("invalid XML at byte {position}: {reason}")]

@@ -9,6 +9,7 @@ pub struct ReturnValue(pub u32);
 impl ReturnValue {
     pub const SUCCESS: Self = Self(0);
     pub const INTERNAL_ERROR: Self = Self(1);
+    pub const INVALID_NAME: Self = Self(12);
     pub const NOT_PERMITTED: Self = Self(16);
     pub const INVALID_PROVISIONING_STATE: Self = Self(32);
     pub const INVALID_PARAMETER: Self = Self(36);
@@ -20,7 +21,7 @@ impl ReturnValue {
         self == Self::SUCCESS
     }
 
-    /// The SDK's PT_STATUS name, when the value has one.
+    /// Returns the SDK's PT_STATUS name, when the value has one.
     pub fn name(self) -> Option<&'static str> {
         NAMES.iter().find(|(value, _)| *value == self.0).map(|(_, name)| *name)
     }

@@ -2,16 +2,16 @@
 //! writing envelopes.
 //!
 //! WS-Management bodies are shallow and name every element by namespace and local name,
-//! while peers choose their own prefixes (real firmware answers with `a:`, `b:`, `c:`,
+//! while peers choose their own prefixes (real firmware replies with `a:`, `b:`, `c:`,
 //! clients send `s:`, `wsa:` or a default namespace). Reading into a tree keyed by
 //! namespace URI lets the envelope code match elements whatever prefix the peer chose.
 
 use std::borrow::Cow;
 
+use quick_xml::XmlVersion;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::{Namespace, QName, ResolveResult};
 use quick_xml::reader::NsReader;
-use quick_xml::XmlVersion;
 
 use super::WsManError;
 
@@ -71,7 +71,8 @@ pub(crate) fn parse_document(input: &str) -> Result<XmlElement, WsManError> {
 
     loop {
         let position = reader.buffer_position();
-        let (resolved, event) = reader.read_resolved_event().map_err(|error| WsManError::Xml { position, reason: error.to_string() })?;
+        let (resolved, event) =
+            reader.read_resolved_event().map_err(|error| WsManError::Xml { position, reason: error.to_string() })?;
         let namespace = namespace_of(&resolved);
         match event {
             Event::Start(start) => {
@@ -87,7 +88,10 @@ pub(crate) fn parse_document(input: &str) -> Result<XmlElement, WsManError> {
                 }
             }
             Event::End(_) => {
-                let mut element = stack.pop().ok_or(WsManError::Xml { position: reader.buffer_position(), reason: "unexpected end tag".into() })?;
+                let mut element = stack.pop().ok_or(WsManError::Xml {
+                    position: reader.buffer_position(),
+                    reason: "unexpected end tag".into(),
+                })?;
                 element.text_namespace = text_prefix_namespace(&reader, &element.text);
                 if let Some(root) = close_element(&mut stack, element) {
                     return finish(&mut reader, root);
@@ -104,10 +108,18 @@ pub(crate) fn parse_document(input: &str) -> Result<XmlElement, WsManError> {
             }
             Event::DocType(_) => {
                 // A DTD could declare entities; no WS-Management peer sends one.
-                return Err(WsManError::Xml { position: reader.buffer_position(), reason: "document type declarations are not accepted".into() });
+                return Err(WsManError::Xml {
+                    position: reader.buffer_position(),
+                    reason: "document type declarations are not accepted".into(),
+                });
             }
             Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
-            Event::Eof => return Err(WsManError::Xml { position: reader.buffer_position(), reason: "document ended before its root element closed".into() }),
+            Event::Eof => {
+                return Err(WsManError::Xml {
+                    position: reader.buffer_position(),
+                    reason: "document ended before its root element closed".into(),
+                });
+            }
         }
     }
 }
@@ -118,22 +130,34 @@ fn finish(reader: &mut NsReader<&[u8]>, root: XmlElement) -> Result<XmlElement, 
             Event::Eof => return Ok(root),
             Event::Text(text) if text.xml10_content().trim().is_empty() => {}
             Event::Comment(_) | Event::PI(_) => {}
-            _ => return Err(WsManError::Xml { position: reader.buffer_position(), reason: "content after the root element".into() }),
+            _ => {
+                return Err(WsManError::Xml {
+                    position: reader.buffer_position(),
+                    reason: "content after the root element".into(),
+                });
+            }
         }
     }
 }
 
-fn open_element(reader: &NsReader<&[u8]>, namespace: Option<String>, start: &BytesStart<'_>) -> Result<XmlElement, WsManError> {
+fn open_element(
+    reader: &NsReader<&[u8]>,
+    namespace: Option<String>,
+    start: &BytesStart<'_>,
+) -> Result<XmlElement, WsManError> {
     let name = start.local_name().into_inner().to_owned();
     let mut attributes = Vec::new();
 
     for attribute in start.attributes() {
-        let attribute = attribute.map_err(|error| WsManError::Xml { position: reader.buffer_position(), reason: error.to_string() })?;
+        let attribute = attribute
+            .map_err(|error| WsManError::Xml { position: reader.buffer_position(), reason: error.to_string() })?;
         if attribute.key.as_namespace_binding().is_some() {
             continue;
         }
         let (resolved, local) = reader.resolver().resolve_attribute(attribute.key);
-        let value = attribute.normalized_value(XmlVersion::Implicit1_0).map_err(|error| WsManError::Xml { position: reader.buffer_position(), reason: error.to_string() })?;
+        let value = attribute
+            .normalized_value(XmlVersion::Implicit1_0)
+            .map_err(|error| WsManError::Xml { position: reader.buffer_position(), reason: error.to_string() })?;
         attributes.push((namespace_of(&resolved), local.into_inner().to_owned(), value.into_owned()));
     }
     Ok(XmlElement { namespace, name, attributes, ..XmlElement::default() })
@@ -193,7 +217,10 @@ mod tests {
 
     #[test]
     fn parse_resolves_prefixes_and_default_namespace() {
-        let root = parse_document(r#"<?xml version="1.0"?><a:Root xmlns:a="urn:a" xmlns="urn:d"><Child Name="x">v</Child></a:Root>"#).unwrap();
+        let root = parse_document(
+            r#"<?xml version="1.0"?><a:Root xmlns:a="urn:a" xmlns="urn:d"><Child Name="x">v</Child></a:Root>"#,
+        )
+        .unwrap();
 
         assert!(root.is("urn:a", "Root"));
         let child = root.child("urn:d", "Child").unwrap();

@@ -12,7 +12,7 @@ use crate::net::NodeNet;
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A judge that records every chain it is shown and answers as told.
+/// A judge that records every chain it is shown and returns a fixed verdict.
 #[derive(Debug)]
 struct RecordingJudge {
     refusal: Option<String>,
@@ -37,7 +37,10 @@ fn listen() -> TcpListener {
 }
 
 /// Accepts one connection on `listener` and runs the ME's handshake on it.
-fn spawn_me(listener: TcpListener, config: Arc<ServerConfig>) -> tokio::task::JoinHandle<Result<TlsStream<TcpStream>, TlsError>> {
+fn spawn_me(
+    listener: TcpListener,
+    config: Arc<ServerConfig>,
+) -> tokio::task::JoinHandle<Result<TlsStream<TcpStream>, TlsError>> {
     tokio::spawn(async move {
         let (stream, _) = listener.accept().await.unwrap();
         accept(config, stream, HANDSHAKE_TIMEOUT).await
@@ -60,7 +63,8 @@ async fn handshake_passes_whole_chain_to_judge() {
     let me = spawn_me(listener, server_config(cert.clone(), key, judge.clone()).unwrap());
 
     let tcp = NodeNet::current().tcp_connect(addr).await.unwrap();
-    let mut client = TlsConnector::from(client_config(&chain)).connect(ServerName::IpAddress(addr.ip().into()), tcp).await.unwrap();
+    let mut client =
+        TlsConnector::from(client_config(&chain)).connect(ServerName::IpAddress(addr.ip().into()), tcp).await.unwrap();
     client.write_all(b"x").await.unwrap();
     let server = me.await.unwrap().unwrap();
 
@@ -86,7 +90,9 @@ async fn refused_chain_sends_certificate_unknown_over_tls12() {
     let error = client.unwrap_err();
     let alert = error.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()).cloned();
     assert_eq!(alert, Some(rustls::Error::AlertReceived(rustls::AlertDescription::CertificateUnknown)));
-    assert!(matches!(server, Err(TlsError::ChainRejected { ref reason }) if reason == "root hash not in the trusted list"));
+    assert!(
+        matches!(server, Err(TlsError::ChainRejected { ref reason }) if reason == "root hash not in the trusted list")
+    );
 }
 
 #[test]
@@ -110,7 +116,11 @@ fn generated_identity_is_rsa_2048_self_signed() {
 
 /// Runs `openssl s_client` against a fresh ME TLS server and returns the server's
 /// handshake result and the client's exit status and output.
-async fn s_client(protocol_flag: &str, with_chain: bool, judge: Arc<RecordingJudge>) -> (Result<TlsStream<TcpStream>, TlsError>, std::process::Output) {
+async fn s_client(
+    protocol_flag: &str,
+    with_chain: bool,
+    judge: Arc<RecordingJudge>,
+) -> (Result<TlsStream<TcpStream>, TlsError>, std::process::Output) {
     let chain = TestChain::new("scs.jcert.info");
     let dir = tempfile::tempdir().unwrap();
     let (leaf, others, key_file) = chain.write_pem(dir.path());

@@ -18,7 +18,7 @@ pub(super) struct NonceTable {
     nonces: VecDeque<(String, u32)>,
 }
 
-/// Why a request was not authenticated.
+/// Reason a request was not authenticated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum AuthFailure {
     Missing,
@@ -46,7 +46,13 @@ impl NonceTable {
     }
 
     /// Checks an `Authorization` header against the administrator account.
-    pub fn check(&mut self, header: Option<&str>, method: &str, realm: &str, admin: &AdminCredentials) -> Result<(), AuthFailure> {
+    pub fn check(
+        &mut self,
+        header: Option<&str>,
+        method: &str,
+        realm: &str,
+        admin: &AdminCredentials,
+    ) -> Result<(), AuthFailure> {
         let header = header.ok_or(AuthFailure::Missing)?;
         let authorization = Authorization::parse(header).map_err(|error| AuthFailure::Malformed(error.to_string()))?;
         if authorization.realm != realm {
@@ -57,7 +63,8 @@ impl NonceTable {
         }
         let qop = authorization.qop_auth.as_ref().ok_or(AuthFailure::NoQop)?;
 
-        let entry = self.nonces.iter_mut().find(|(nonce, _)| *nonce == authorization.nonce).ok_or(AuthFailure::UnknownNonce)?;
+        let entry =
+            self.nonces.iter_mut().find(|(nonce, _)| *nonce == authorization.nonce).ok_or(AuthFailure::UnknownNonce)?;
         if qop.nonce_count <= entry.1 {
             return Err(AuthFailure::ReplayedNonceCount(qop.nonce_count));
         }
@@ -70,8 +77,8 @@ impl NonceTable {
 }
 
 impl AuthFailure {
-    /// Whether the client's credentials were right and only its nonce was not, so the
-    /// new challenge says `stale=true` and the client retries without asking its user.
+    /// Tells whether the credentials were right and only the nonce was not, so the new
+    /// challenge carries `stale=true` and the client retries without asking its user.
     pub fn is_stale(&self) -> bool {
         matches!(self, Self::UnknownNonce)
     }
@@ -101,7 +108,8 @@ mod tests {
     }
 
     fn answer(challenge: &Challenge, password: &str, nonce_count: u32) -> String {
-        Authorization::answer(challenge, "admin", &admin(password).ha1, "POST", "/wsman", nonce_count, "cn").to_header_value()
+        Authorization::answer(challenge, "admin", &admin(password).ha1, "POST", "/wsman", nonce_count, "cn")
+            .to_header_value()
     }
 
     #[test]
@@ -121,10 +129,19 @@ mod tests {
         let challenge = table.challenge(REALM, false);
         let foreign = Challenge { nonce: "not-issued".into(), ..challenge.clone() };
 
-        assert_eq!(table.check(Some(&answer(&challenge, "guess", 1)), "POST", REALM, &admin("")), Err(AuthFailure::WrongResponse));
-        assert_eq!(table.check(Some(&answer(&foreign, "", 1)), "POST", REALM, &admin("")), Err(AuthFailure::UnknownNonce));
+        assert_eq!(
+            table.check(Some(&answer(&challenge, "guess", 1)), "POST", REALM, &admin("")),
+            Err(AuthFailure::WrongResponse)
+        );
+        assert_eq!(
+            table.check(Some(&answer(&foreign, "", 1)), "POST", REALM, &admin("")),
+            Err(AuthFailure::UnknownNonce)
+        );
         assert_eq!(table.check(None, "POST", REALM, &admin("")), Err(AuthFailure::Missing));
-        assert!(matches!(table.check(Some("Basic YWRtaW46"), "POST", REALM, &admin("")), Err(AuthFailure::Malformed(_))));
+        assert!(matches!(
+            table.check(Some("Basic YWRtaW46"), "POST", REALM, &admin("")),
+            Err(AuthFailure::Malformed(_))
+        ));
     }
 
     #[test]
@@ -135,6 +152,9 @@ mod tests {
             table.challenge(REALM, false);
         }
 
-        assert_eq!(table.check(Some(&answer(&oldest, "", 1)), "POST", REALM, &admin("")), Err(AuthFailure::UnknownNonce));
+        assert_eq!(
+            table.check(Some(&answer(&oldest, "", 1)), "POST", REALM, &admin("")),
+            Err(AuthFailure::UnknownNonce)
+        );
     }
 }

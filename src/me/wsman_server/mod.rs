@@ -37,11 +37,11 @@ pub struct WsManEvent {
     /// The operation, such as `Get AMT_GeneralSettings`, or the HTTP request line when
     /// the request never reached WS-Management.
     pub action: String,
-    /// What the ME answered.
+    /// Summary of the ME's response.
     pub detail: String,
 }
 
-/// Why serving a connection stopped before the client closed it.
+/// Failure that stopped serving a connection before the client closed it.
 #[derive(Debug, thiserror::Error)]
 pub enum WsManServerError {
     #[error("HTTP connection with the setup server failed: {0}")]
@@ -57,7 +57,11 @@ struct Connection {
 }
 
 /// Serves WS-Management on one connection until the client closes it.
-pub async fn serve_connection<S>(stream: S, state: Arc<Mutex<AmtState>>, events: UnboundedSender<WsManEvent>) -> Result<(), WsManServerError>
+pub async fn serve_connection<S>(
+    stream: S,
+    state: Arc<Mutex<AmtState>>,
+    events: UnboundedSender<WsManEvent>,
+) -> Result<(), WsManServerError>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -81,14 +85,17 @@ impl Connection {
 
         if request.method() != Method::POST {
             self.report(&request_line, "405: only POST is served");
-            return plain(StatusCode::METHOD_NOT_ALLOWED).header(ALLOW, "POST").body(Full::default()).unwrap_or_default();
+            return plain(StatusCode::METHOD_NOT_ALLOWED)
+                .header(ALLOW, "POST")
+                .body(Full::default())
+                .unwrap_or_default();
         }
         if request.uri().path() != WSMAN_PATH {
             self.report(&request_line, "404: WS-Management is served on /wsman");
             return plain(StatusCode::NOT_FOUND).body(Full::default()).unwrap_or_default();
         }
-        if let Err(response) = self.authenticate(&request, &request_line) {
-            return response;
+        if let Some(challenge) = self.challenge_unless_authenticated(&request, &request_line) {
+            return challenge;
         }
 
         match Limited::new(request.into_body(), MAX_REQUEST_BODY).collect().await {
@@ -100,8 +107,12 @@ impl Connection {
         }
     }
 
-    /// Checks the digest credentials; the error is the 401 response to send.
-    fn authenticate(&self, request: &Request<Incoming>, request_line: &str) -> Result<(), Response<Full<Bytes>>> {
+    /// Checks the digest credentials, and returns the 401 response to send when they fail.
+    fn challenge_unless_authenticated(
+        &self,
+        request: &Request<Incoming>,
+        request_line: &str,
+    ) -> Option<Response<Full<Bytes>>> {
         let (realm, admin) = {
             let state = self.state();
             (state.digest_realm.clone(), state.admin.clone())
@@ -110,15 +121,14 @@ impl Connection {
         let mut nonces = self.nonces.lock().unwrap_or_else(PoisonError::into_inner);
 
         let Err(failure) = nonces.check(header, request.method().as_str(), &realm, &admin) else {
-            return Ok(());
+            return None;
         };
         let challenge = nonces.challenge(&realm, failure.is_stale());
         tracing::debug!(reason = failure.describe(), "WS-Management request not authenticated");
         self.report(request_line, &format!("401: {}", failure.describe()));
-        Err(plain(StatusCode::UNAUTHORIZED)
-            .header(WWW_AUTHENTICATE, challenge.to_header_value())
-            .body(Full::default())
-            .unwrap_or_default())
+        let response =
+            plain(StatusCode::UNAUTHORIZED).header(WWW_AUTHENTICATE, challenge.to_header_value()).body(Full::default());
+        Some(response.unwrap_or_default())
     }
 
     fn serve_envelope(&self, body: &[u8]) -> Response<Full<Bytes>> {
@@ -159,7 +169,7 @@ impl Connection {
     }
 }
 
-/// The fault for a request that is not a readable envelope.
+/// Builds the fault for a request that is not a readable envelope.
 fn request_fault(error: crate::amt::wsman::WsManError) -> Fault {
     use crate::amt::wsman::WsManError;
     let subcode = match error {
@@ -187,3 +197,6 @@ fn soap_response(status: u16, xml: String) -> Response<Full<Bytes>> {
         .body(Full::new(Bytes::from(xml)))
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests;

@@ -10,14 +10,14 @@ use crate::amt::wsman::{
 };
 use crate::amt::wsman::{ControlMode, ProvisioningState};
 
-/// Enumerations a connection keeps open at once; a client pulls one to its end before
-/// the next, so the oldest is dropped when more are opened.
+/// Maximum enumerations a connection keeps open at once. A client pulls one to its end
+/// before the next, so the oldest is dropped when more are opened.
 const MAX_ENUMERATIONS: usize = 16;
 
 /// Pull returns one item when the request names no maximum (WS-Enumeration 2004/09).
 const DEFAULT_MAX_ELEMENTS: u32 = 1;
 
-/// Longest user name SetAdminAclEntryEx accepts, per the AMT SDK.
+/// Maximum user name length SetAdminAclEntryEx accepts, per the AMT SDK.
 const MAX_USERNAME_LEN: usize = 16;
 
 /// The response to one request and a one-line account of it for the event stream.
@@ -72,7 +72,7 @@ impl Resource {
     }
 }
 
-/// A short name for a request, such as `Get AMT_GeneralSettings` or
+/// Names a request briefly, such as `Get AMT_GeneralSettings` or
 /// `AMT_SetupAndConfigurationService.CommitChanges`.
 pub(super) fn describe_request(header: &Header) -> String {
     let resource_uri = header.resource_uri.as_deref().unwrap_or_default();
@@ -136,12 +136,16 @@ fn get(state: &AmtState, resource: Resource, header: &Header) -> Outcome {
     let instance = if instances.len() == 1 {
         instances.into_iter().next()
     } else {
-        let wanted = header.selector("InstanceID").ok_or_else(|| {
-            Fault::new(FaultSubcode::InvalidSelectors, format!("{} has several instances: select one by InstanceID", resource.uri()))
+        let requested = header.selector("InstanceID").ok_or_else(|| {
+            Fault::new(
+                FaultSubcode::InvalidSelectors,
+                format!("{} has several instances: select one by InstanceID", resource.uri()),
+            )
         })?;
-        instances.into_iter().find(|instance| instance.property("InstanceID") == Some(wanted))
+        instances.into_iter().find(|instance| instance.property("InstanceID") == Some(requested))
     };
-    let instance = instance.ok_or_else(|| Fault::new(FaultSubcode::InvalidSelectors, "no instance matches the selectors"))?;
+    let instance =
+        instance.ok_or_else(|| Fault::new(FaultSubcode::InvalidSelectors, "no instance matches the selectors"))?;
 
     let detail = summarize_instance(&instance);
     Ok((action::GET_RESPONSE.into(), Body::Object(instance), detail))
@@ -177,13 +181,14 @@ fn enumerate(state: &AmtState, enumerations: &mut Enumerations, resource: Resour
 
 fn pull(enumerations: &mut Enumerations, body: &Body) -> Outcome {
     let Body::Pull { context, max_elements } = body else {
-        return Err(Fault::new(FaultSubcode::SchemaValidationError, format!("expected a Pull body, found {}", body.describe())));
+        return Err(Fault::new(
+            FaultSubcode::SchemaValidationError,
+            format!("expected a Pull body, found {}", body.describe()),
+        ));
     };
-    let position = enumerations
-        .open
-        .iter()
-        .position(|(open, _)| open == context)
-        .ok_or_else(|| Fault::new(FaultSubcode::InvalidEnumerationContext, format!("no open enumeration {context:?}")))?;
+    let position = enumerations.open.iter().position(|(open, _)| open == context).ok_or_else(|| {
+        Fault::new(FaultSubcode::InvalidEnumerationContext, format!("no open enumeration {context:?}"))
+    })?;
 
     let max = max_elements.unwrap_or(DEFAULT_MAX_ELEMENTS).max(1) as usize;
     let remaining = &mut enumerations.open[position].1;
@@ -197,16 +202,25 @@ fn pull(enumerations: &mut Enumerations, body: &Body) -> Outcome {
     Ok((action::PULL_RESPONSE.into(), Body::PullResponse { items, end_of_sequence }, detail))
 }
 
+/// A method's implementation: the ME state and the `<method>_INPUT` element in, the
+/// `<method>_OUTPUT` element out.
+type MethodHandler = fn(&mut AmtState, &CimObject) -> Result<CimObject, Fault>;
+
 fn invoke(state: &mut AmtState, resource: Resource, method: &str, body: &Body) -> Outcome {
-    let input = expect_object(body, &format!("{method}_INPUT"), resource)?;
-    let output = match (resource, method) {
-        (Resource::SetupAndConfiguration, SetupAndConfigurationService::SET_MEBX_PASSWORD) => set_mebx_password(state, input)?,
-        (Resource::SetupAndConfiguration, SetupAndConfigurationService::COMMIT_CHANGES) => commit_changes(state),
-        (Resource::Authorization, SetAdminAclEntryEx::METHOD) => set_admin_acl_entry(state, input)?,
-        (Resource::TimeSynchronization, SetHighAccuracyTimeSynch::GET_LOW_ACCURACY) => get_low_accuracy_time(state),
-        (Resource::TimeSynchronization, SetHighAccuracyTimeSynch::METHOD) => set_high_accuracy_time(state, input)?,
+    let handler: MethodHandler = match (resource, method) {
+        (Resource::SetupAndConfiguration, SetupAndConfigurationService::SET_MEBX_PASSWORD) => set_mebx_password,
+        (Resource::SetupAndConfiguration, SetupAndConfigurationService::COMMIT_CHANGES) => {
+            |state, _| Ok(commit_changes(state))
+        }
+        (Resource::Authorization, SetAdminAclEntryEx::METHOD) => set_admin_acl_entry,
+        (Resource::TimeSynchronization, SetHighAccuracyTimeSynch::GET_LOW_ACCURACY) => {
+            |state, _| Ok(get_low_accuracy_time(state))
+        }
+        (Resource::TimeSynchronization, SetHighAccuracyTimeSynch::METHOD) => set_high_accuracy_time,
         _ => return Err(action_not_supported(&action::invoke(resource.uri(), method), resource)),
     };
+    let input = expect_object(body, &format!("{method}_INPUT"), resource)?;
+    let output = handler(state, input)?;
 
     let detail = summarize_instance(&output);
     Ok((action::invoke_response(resource.uri(), method), Body::Object(output), detail))
@@ -215,7 +229,8 @@ fn invoke(state: &mut AmtState, resource: Resource, method: &str, body: &Body) -
 fn set_mebx_password(state: &mut AmtState, input: &CimObject) -> Result<CimObject, Fault> {
     let call = SetMebxPassword::from_input(input).map_err(schema_error)?;
     let value = if state.provisioning_state == ProvisioningState::Post {
-        // The SDK's default MEBx password policy allows the change only during setup.
+        // The emulator applies the SDK's "During Setup and Configuration" MEBx password
+        // policy, which allows the change only before provisioning ends.
         ReturnValue::NOT_PERMITTED
     } else if !is_strong_mebx_password(&call.password) {
         ReturnValue::INVALID_PASSWORD
@@ -226,8 +241,8 @@ fn set_mebx_password(state: &mut AmtState, input: &CimObject) -> Result<CimObjec
     Ok(method_output(uri::AMT_SETUP_AND_CONFIGURATION_SERVICE, SetupAndConfigurationService::SET_MEBX_PASSWORD, value))
 }
 
-/// The SDK's strong-password rule for the MEBx password: 8 to 32 characters with an
-/// upper-case letter, a lower-case letter, a digit and a non-alphanumeric character.
+/// Checks the SDK's strong-password rule for the MEBx password: 8 to 32 characters with
+/// an upper-case letter, a lower-case letter, a digit and a non-alphanumeric character.
 // NOTE: characters the firmware forbids inside passwords are not modelled.
 fn is_strong_mebx_password(password: &str) -> bool {
     let length = password.chars().count();
@@ -260,7 +275,8 @@ fn commit_changes(state: &mut AmtState) -> CimObject {
     let value = if state.provisioning_state == ProvisioningState::Post {
         ReturnValue::SUCCESS
     } else if state.pending_admin.is_none() {
-        // Remote setup must leave an administrator password other than the empty one.
+        // The administrator password is the essential data PT_STATUS_DATA_MISSING refers to
+        // here: without it the ME would stay open to `admin` with an empty password.
         ReturnValue::DATA_MISSING
     } else {
         state.commit();
@@ -305,12 +321,19 @@ fn instances(state: &AmtState, resource: Resource) -> Vec<CimObject> {
         Resource::GeneralSettings => vec![general_settings(state).to_object()],
         Resource::SoftwareIdentity => ["Flash", SoftwareIdentity::AMT_INSTANCE]
             .into_iter()
-            .map(|id| SoftwareIdentity { instance_id: id.into(), version_string: state.amt_version.clone(), is_entity: true }.to_object())
+            .map(|id| {
+                SoftwareIdentity { instance_id: id.into(), version_string: state.amt_version.clone(), is_entity: true }
+                    .to_object()
+            })
             .collect(),
         Resource::SetupAndConfiguration => vec![setup_service(state).to_object()],
         Resource::HostBasedSetup => vec![host_based_setup(state).to_object()],
         Resource::Authorization => {
-            vec![service_instance("AMT_AuthorizationService", uri::AMT_AUTHORIZATION_SERVICE, "Intel(r) AMT Authorization Service")]
+            vec![service_instance(
+                "AMT_AuthorizationService",
+                uri::AMT_AUTHORIZATION_SERVICE,
+                "Intel(r) AMT Authorization Service",
+            )]
         }
         Resource::TimeSynchronization => vec![service_instance(
             "AMT_TimeSynchronizationService",
@@ -332,19 +355,24 @@ fn general_settings(state: &AmtState) -> GeneralSettings {
 }
 
 fn setup_service(state: &AmtState) -> SetupAndConfigurationService {
-    // 1 is admin control mode; an unprovisioned ME reports no mode.
+    // 1 is admin control mode. The emulator omits the property before provisioning.
     let provisioning_mode = (state.control_mode == ControlMode::Admin).then_some(1);
-    SetupAndConfigurationService { provisioning_state: state.provisioning_state, provisioning_mode, zero_touch_configuration_enabled: true }
+    SetupAndConfigurationService {
+        provisioning_state: state.provisioning_state,
+        provisioning_mode,
+        zero_touch_configuration_enabled: true,
+    }
 }
 
 fn host_based_setup(state: &AmtState) -> HostBasedSetupService {
     HostBasedSetupService { current_control_mode: state.control_mode, allowed_control_modes: vec![ControlMode::Admin] }
 }
 
-/// A few telling properties of an instance or output, for the event stream.
+/// Summarizes the key properties of an instance or output, for the event stream.
 fn summarize_instance(object: &CimObject) -> String {
-    const TELLING: [&str; 5] = ["ReturnValue", "DigestRealm", "VersionString", "ProvisioningState", "CurrentControlMode"];
-    let mut parts: Vec<String> = TELLING
+    const KEY_PROPERTIES: [&str; 5] =
+        ["ReturnValue", "DigestRealm", "VersionString", "ProvisioningState", "CurrentControlMode"];
+    let mut parts: Vec<String> = KEY_PROPERTIES
         .iter()
         .filter_map(|name| object.property(name).map(|value| (name, value)))
         .map(|(name, value)| match (*name, value.parse().map(ReturnValue)) {
@@ -430,8 +458,14 @@ mod tests {
         let wrong = method_input(uri::AMT_SETUP_AND_CONFIGURATION_SERVICE, "SetMEBxPassword").with("Passwort", "x");
         let misnamed = method_input(uri::AMT_SETUP_AND_CONFIGURATION_SERVICE, "CommitChanges");
 
-        let missing_field = serve(&mut state, Envelope::invoke(uri::AMT_SETUP_AND_CONFIGURATION_SERVICE, "SetMEBxPassword", wrong, "1"));
-        let wrong_name = serve(&mut state, Envelope::invoke(uri::AMT_SETUP_AND_CONFIGURATION_SERVICE, "SetMEBxPassword", misnamed, "2"));
+        let missing_field = serve(
+            &mut state,
+            Envelope::invoke(uri::AMT_SETUP_AND_CONFIGURATION_SERVICE, "SetMEBxPassword", wrong, "1"),
+        );
+        let wrong_name = serve(
+            &mut state,
+            Envelope::invoke(uri::AMT_SETUP_AND_CONFIGURATION_SERVICE, "SetMEBxPassword", misnamed, "2"),
+        );
 
         assert_eq!(fault_of(missing_field).subcode, FaultSubcode::SchemaValidationError);
         assert_eq!(fault_of(wrong_name).subcode, FaultSubcode::SchemaValidationError);
@@ -445,10 +479,17 @@ mod tests {
             Envelope::invoke(uri::AMT_SETUP_AND_CONFIGURATION_SERVICE, "SetMEBxPassword", input, "1")
         };
 
-        assert_eq!(return_value_of(serve(&mut state, call("short1!A")), "SetMEBxPassword_OUTPUT"), ReturnValue::SUCCESS);
+        assert_eq!(
+            return_value_of(serve(&mut state, call("short1!A")), "SetMEBxPassword_OUTPUT"),
+            ReturnValue::SUCCESS
+        );
         assert!(state.mebx_password_set);
         for weak in ["Sh0rt!", "alllower1!", "ALLUPPER1!", "NoDigits!!", "NoSpecial12", &"Aa1!".repeat(9)] {
-            assert_eq!(return_value_of(serve(&mut state, call(weak)), "SetMEBxPassword_OUTPUT"), ReturnValue::INVALID_PASSWORD, "{weak}");
+            assert_eq!(
+                return_value_of(serve(&mut state, call(weak)), "SetMEBxPassword_OUTPUT"),
+                ReturnValue::INVALID_PASSWORD,
+                "{weak}"
+            );
         }
     }
 
@@ -462,7 +503,10 @@ mod tests {
         let acl = SetAdminAclEntryEx::new("admin", &state.digest_realm, "N3w-Admin");
 
         assert_eq!(return_value_of(serve(&mut state, commit()), "CommitChanges_OUTPUT"), ReturnValue::DATA_MISSING);
-        let set = serve(&mut state, Envelope::invoke(uri::AMT_AUTHORIZATION_SERVICE, "SetAdminAclEntryEx", acl.to_input(), "2"));
+        let set = serve(
+            &mut state,
+            Envelope::invoke(uri::AMT_AUTHORIZATION_SERVICE, "SetAdminAclEntryEx", acl.to_input(), "2"),
+        );
         assert_eq!(return_value_of(set, "SetAdminAclEntryEx_OUTPUT"), ReturnValue::SUCCESS);
         assert_eq!(state.provisioning_state, ProvisioningState::Pre);
         assert_eq!(return_value_of(serve(&mut state, commit()), "CommitChanges_OUTPUT"), ReturnValue::SUCCESS);
@@ -478,10 +522,18 @@ mod tests {
         let long_name = SetAdminAclEntryEx::new(&"a".repeat(17), &state.digest_realm, "x");
         let bad_digest = SetAdminAclEntryEx { username: "admin".into(), digest_password: "c2hvcnQ=".into() };
 
-        let call = |acl: &SetAdminAclEntryEx| Envelope::invoke(uri::AMT_AUTHORIZATION_SERVICE, "SetAdminAclEntryEx", acl.to_input(), "1");
+        let call = |acl: &SetAdminAclEntryEx| {
+            Envelope::invoke(uri::AMT_AUTHORIZATION_SERVICE, "SetAdminAclEntryEx", acl.to_input(), "1")
+        };
 
-        assert_eq!(return_value_of(serve(&mut state, call(&long_name)), "SetAdminAclEntryEx_OUTPUT"), ReturnValue::INVALID_NAME);
-        assert_eq!(return_value_of(serve(&mut state, call(&bad_digest)), "SetAdminAclEntryEx_OUTPUT"), ReturnValue::INVALID_PASSWORD);
+        assert_eq!(
+            return_value_of(serve(&mut state, call(&long_name)), "SetAdminAclEntryEx_OUTPUT"),
+            ReturnValue::INVALID_NAME
+        );
+        assert_eq!(
+            return_value_of(serve(&mut state, call(&bad_digest)), "SetAdminAclEntryEx_OUTPUT"),
+            ReturnValue::INVALID_PASSWORD
+        );
         assert_eq!(state.pending_admin, None);
     }
 
@@ -489,11 +541,17 @@ mod tests {
     fn time_synchronization_moves_clock() {
         let mut state = state();
         let get = method_input(uri::AMT_TIME_SYNCHRONIZATION_SERVICE, "GetLowAccuracyTimeSynch");
-        let reply = serve(&mut state, Envelope::invoke(uri::AMT_TIME_SYNCHRONIZATION_SERVICE, "GetLowAccuracyTimeSynch", get, "1"));
+        let reply = serve(
+            &mut state,
+            Envelope::invoke(uri::AMT_TIME_SYNCHRONIZATION_SERVICE, "GetLowAccuracyTimeSynch", get, "1"),
+        );
         let low = LowAccuracyTime::from_output(&reply.into_object("GetLowAccuracyTimeSynch_OUTPUT").unwrap()).unwrap();
         let set = SetHighAccuracyTimeSynch { ta0: low.ta0, tm1: low.ta0 + 3600, tm2: low.ta0 + 3600 };
 
-        let reply = serve(&mut state, Envelope::invoke(uri::AMT_TIME_SYNCHRONIZATION_SERVICE, "SetHighAccuracyTimeSynch", set.to_input(), "2"));
+        let reply = serve(
+            &mut state,
+            Envelope::invoke(uri::AMT_TIME_SYNCHRONIZATION_SERVICE, "SetHighAccuracyTimeSynch", set.to_input(), "2"),
+        );
 
         assert_eq!(return_value_of(reply, "SetHighAccuracyTimeSynch_OUTPUT"), ReturnValue::SUCCESS);
         assert_eq!(state.clock_offset_secs, 3600);
@@ -503,12 +561,19 @@ mod tests {
     fn enumerate_and_pull_software_identity() {
         let mut state = state();
         let mut enumerations = Enumerations::default();
-        let enumerate = handle(&mut state, &mut enumerations, &Envelope::enumerate(uri::CIM_SOFTWARE_IDENTITY, "1")).envelope;
+        let enumerate =
+            handle(&mut state, &mut enumerations, &Envelope::enumerate(uri::CIM_SOFTWARE_IDENTITY, "1")).envelope;
         let Body::EnumerateResponse { context } = enumerate.body else { panic!("no context") };
 
-        let first = handle(&mut state, &mut enumerations, &Envelope::pull(uri::CIM_SOFTWARE_IDENTITY, &context, None, "2")).envelope;
-        let rest = handle(&mut state, &mut enumerations, &Envelope::pull(uri::CIM_SOFTWARE_IDENTITY, &context, Some(10), "3")).envelope;
-        let closed = handle(&mut state, &mut enumerations, &Envelope::pull(uri::CIM_SOFTWARE_IDENTITY, &context, Some(10), "4")).envelope;
+        let first =
+            handle(&mut state, &mut enumerations, &Envelope::pull(uri::CIM_SOFTWARE_IDENTITY, &context, None, "2"))
+                .envelope;
+        let rest =
+            handle(&mut state, &mut enumerations, &Envelope::pull(uri::CIM_SOFTWARE_IDENTITY, &context, Some(10), "3"))
+                .envelope;
+        let closed =
+            handle(&mut state, &mut enumerations, &Envelope::pull(uri::CIM_SOFTWARE_IDENTITY, &context, Some(10), "4"))
+                .envelope;
 
         assert!(matches!(first.body, Body::PullResponse { ref items, end_of_sequence: false } if items.len() == 1));
         assert!(matches!(rest.body, Body::PullResponse { ref items, end_of_sequence: true } if items.len() == 1));
@@ -532,7 +597,12 @@ mod tests {
 
     #[test]
     fn describe_request_names_operation_and_class() {
-        let commit = Envelope::invoke(uri::AMT_SETUP_AND_CONFIGURATION_SERVICE, "CommitChanges", method_input(uri::AMT_SETUP_AND_CONFIGURATION_SERVICE, "CommitChanges"), "1");
+        let commit = Envelope::invoke(
+            uri::AMT_SETUP_AND_CONFIGURATION_SERVICE,
+            "CommitChanges",
+            method_input(uri::AMT_SETUP_AND_CONFIGURATION_SERVICE, "CommitChanges"),
+            "1",
+        );
 
         assert_eq!(describe_request(&Envelope::get(uri::AMT_GENERAL_SETTINGS, "1").header), "Get AMT_GeneralSettings");
         assert_eq!(describe_request(&commit.header), "AMT_SetupAndConfigurationService.CommitChanges");

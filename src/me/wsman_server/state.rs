@@ -1,5 +1,5 @@
-//! What an emulated ME knows about itself and its provisioning, as WS-Management reads
-//! and changes it.
+//! The state of an emulated ME and of its provisioning, which WS-Management reads and
+//! changes.
 
 use std::net::IpAddr;
 
@@ -62,8 +62,13 @@ pub struct AuditRecord {
 }
 
 impl AmtState {
-    /// An unprovisioned ME in setup mode with a freshly drawn digest realm.
-    pub fn new(amt_version: impl Into<String>, uuid: Uuid, host_name: impl Into<String>, domain_name: impl Into<String>) -> Self {
+    /// Creates an unprovisioned ME in setup mode with a freshly drawn digest realm.
+    pub fn new(
+        amt_version: impl Into<String>,
+        uuid: Uuid,
+        host_name: impl Into<String>,
+        domain_name: impl Into<String>,
+    ) -> Self {
         let digest_realm = random_realm();
         let admin = AdminCredentials::from_password(ADMIN_USERNAME, &digest_realm, "");
         Self {
@@ -82,7 +87,7 @@ impl AmtState {
         }
     }
 
-    /// The ME clock.
+    /// Returns the ME clock's current time.
     pub fn now(&self) -> OffsetDateTime {
         OffsetDateTime::now_utc() + time::Duration::seconds(self.clock_offset_secs)
     }
