@@ -176,6 +176,21 @@ impl WsManClient {
     }
 }
 
+impl WsManClient {
+    /// Closes the connection: dropping the sender lets HTTP finish and shut TLS down with
+    /// close_notify, and a connection that does not finish in a second is aborted.
+    pub async fn close(mut self) {
+        let Some(connection) = self.connection.take() else {
+            return;
+        };
+        let abort = connection.abort_handle();
+        drop(self);
+        if tokio::time::timeout(Duration::from_secs(1), connection).await.is_err() {
+            abort.abort();
+        }
+    }
+}
+
 impl Drop for WsManClient {
     fn drop(&mut self) {
         if let Some(connection) = &self.connection {

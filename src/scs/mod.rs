@@ -203,7 +203,11 @@ pub async fn serve(
 }
 
 async fn handle_hello(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
-    let hello = match read_hello(stream).await {
+    let hello = tokio::select! {
+        hello = read_hello(stream) => hello,
+        _ = shared.shutdown.cancelled() => return,
+    };
+    let hello = match hello {
         Ok(hello) => hello,
         Err(reason) => {
             tracing::warn!(%peer, %reason, "hello dropped");
@@ -218,8 +222,19 @@ async fn handle_hello(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) 
     tracing::info!(%peer, uuid = %hello.uuid, version = hello.version(), retry_count = hello.retry_count, "hello received");
 
     let session = session::run(&shared.config, &shared.tls, &shared.net, &shared.shutdown, &hello, peer).await;
-    if shared.sessions.send(session).await.is_err() {
-        tracing::warn!(%peer, uuid = %hello.uuid, "session result dropped: the session receiver is closed");
+    deliver(&shared, session).await;
+}
+
+/// Hands a session to the receiver, waiting for room in the channel unless the server is
+/// shutting down, when a full channel drops the session so that shutdown cannot hang.
+async fn deliver(shared: &Shared, session: ScsSession) {
+    let (peer, uuid) = (session.peer, session.uuid);
+    let delivered = tokio::select! {
+        permit = shared.sessions.reserve() => permit.map(|permit| permit.send(session)).is_ok(),
+        _ = shared.shutdown.cancelled() => shared.sessions.try_send(session).is_ok(),
+    };
+    if !delivered {
+        tracing::warn!(%peer, %uuid, "session result dropped: the session channel is closed or full at shutdown");
     }
 }
 

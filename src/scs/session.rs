@@ -111,7 +111,9 @@ async fn provision(
     *me_certificate_sha256 = certificate;
 
     let mut client = WsManClient::start(stream, addr.to_string(), ADMIN_USERNAME, "", config.request_timeout).await?;
-    configure(&mut client, config, steps).await
+    let result = configure(&mut client, config, steps).await;
+    client.close().await;
+    result
 }
 
 async fn connect(net: &NodeNet, addr: SocketAddr, timeout: Duration) -> Result<TcpStream, ScsError> {
