@@ -63,8 +63,11 @@ impl NonceTable {
         }
         let qop = authorization.qop_auth.as_ref().ok_or(AuthFailure::NoQop)?;
 
-        let entry =
-            self.nonces.iter_mut().find(|(nonce, _)| *nonce == authorization.nonce).ok_or(AuthFailure::UnknownNonce)?;
+        let Some(entry) = self.nonces.iter_mut().find(|(nonce, _)| *nonce == authorization.nonce) else {
+            // Only right credentials earn a stale challenge, which clients retry silently.
+            let right = authorization.verify(&admin.ha1, method);
+            return Err(if right { AuthFailure::UnknownNonce } else { AuthFailure::WrongResponse });
+        };
         if qop.nonce_count <= entry.1 {
             return Err(AuthFailure::ReplayedNonceCount(qop.nonce_count));
         }
@@ -136,6 +139,10 @@ mod tests {
         assert_eq!(
             table.check(Some(&answer(&foreign, "", 1)), "POST", REALM, &admin("")),
             Err(AuthFailure::UnknownNonce)
+        );
+        assert_eq!(
+            table.check(Some(&answer(&foreign, "guess", 1)), "POST", REALM, &admin("")),
+            Err(AuthFailure::WrongResponse)
         );
         assert_eq!(table.check(None, "POST", REALM, &admin("")), Err(AuthFailure::Missing));
         assert!(matches!(
