@@ -2,7 +2,6 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
 
 use ipnetwork::Ipv4Network;
 use tokio::sync::mpsc;
@@ -115,21 +114,13 @@ fn start_relay(relay: &crate::topology::Relay, server: &Server, net: &NodeNet, c
 
 fn start_setup_server(lab: &Lab, chain: &LabChain, net: &NodeNet, sessions: mpsc::Sender<ScsSession>, cancel: &CancellationToken, tasks: &mut Tasks) -> std::io::Result<()> {
     let listener = net.tcp_listen(SocketAddr::from((Ipv4Addr::UNSPECIFIED, lab.setup_server.port)))?;
-    let config = Arc::new(ScsConfig {
-        chain: chain.chain_der(),
-        key: chain.leaf.key(),
-        amt_port: crate::me::AMT_TLS_PORT,
-        mebx_password: LAB_MEBX_PASSWORD.to_owned(),
-        admin_password: LAB_ADMIN_PASSWORD.to_owned(),
-        connect_timeout: Duration::from_secs(5),
-    });
+    let config = Arc::new(ScsConfig::new(chain.chain_der(), chain.leaf.key(), LAB_MEBX_PASSWORD, LAB_ADMIN_PASSWORD));
     let name = format!("{} setup server", lab.setup_server.server);
 
     tracing::info!(node = %lab.setup_server.server, port = lab.setup_server.port, "starting setup server");
     let (net, cancel) = (net.clone(), cancel.clone());
     tasks.spawn(async move {
-        scs::serve(config, net, listener, sessions, cancel).await;
-        (name, Ok(()))
+        (name, scs::serve(config, net, listener, sessions, cancel).await.map_err(|error| error.to_string()))
     });
     Ok(())
 }

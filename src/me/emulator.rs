@@ -10,11 +10,11 @@ use ipnetwork::Ipv4Network;
 use rustls_pki_types::{CertificateDer, UnixTime};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 use uuid::Uuid;
 
-use super::tls::{ChainJudge, server_config};
+use super::tls::{self as me_tls, ChainJudge, server_config};
 use super::wsman_server::{AmtState, WsManEvent, serve_connection};
+use crate::amt::wsman::{ControlMode, ProvisioningState};
 use crate::amt::checks::{ChainReport, check_chain};
 use crate::amt::hello::{CertHash, Hello, HelloKind};
 use crate::amt::profile::FirmwareProfile;
@@ -31,6 +31,9 @@ pub const AMT_TLS_PORT: u16 = 16993;
 pub const HELLO_PORT: u16 = 9971;
 
 const DHCP_CLIENT_PORT: u16 = 68;
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+type TlsStream = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
 const DNS_PORT: u16 = 53;
 const DNS_TIMEOUT: Duration = Duration::from_secs(2);
 const DNS_ATTEMPTS: u32 = 3;
@@ -101,8 +104,8 @@ impl Emulator {
         let (cert, key) = identity.await.expect("identity task").map_err(|error| Reason::SetupFailed { step: "ME key generation".into(), detail: error.to_string() })?;
 
         let judge = Arc::new(MeJudge::new(&self.config, &discovery.suffix));
-        let acceptor = TlsAcceptor::from(server_config(cert, key, judge.clone()));
-        self.hello_until_connected(&listener, &acceptor, &judge, &discovery).await
+        let tls = server_config(cert, key, judge.clone()).map_err(|error| Reason::SetupFailed { step: "TLS configuration".into(), detail: error.to_string() })?;
+        self.hello_until_connected(&listener, &tls, &judge, &discovery).await
     }
 
     /// Acquires a lease and configures the interface with it.
@@ -157,7 +160,7 @@ impl Emulator {
     }
 
     /// Sends hellos until the setup server connects back, then runs the TLS session.
-    async fn hello_until_connected(&mut self, listener: &TcpListener, acceptor: &TlsAcceptor, judge: &Arc<MeJudge>, discovery: &Discovery) -> Result<Verdict, Reason> {
+    async fn hello_until_connected(&mut self, listener: &TcpListener, tls: &Arc<rustls::ServerConfig>, judge: &Arc<MeJudge>, discovery: &Discovery) -> Result<Verdict, Reason> {
         let target = SocketAddr::V4(SocketAddrV4::new(discovery.server, HELLO_PORT));
         let mut retry_count = 0;
 
@@ -166,7 +169,7 @@ impl Emulator {
 
             let accepted = tokio::time::timeout(HELLO_INTERVAL, listener.accept()).await;
             if let Ok(Ok((stream, peer))) = accepted {
-                return self.session(stream, peer, acceptor, judge, listener, discovery).await;
+                return self.session(stream, peer, tls, judge, listener, discovery).await;
             }
             if tokio::time::Instant::now() + HELLO_INTERVAL > self.config.deadline {
                 return Err(Reason::NoConnectBack { waited_ms: HELLO_INTERVAL.as_millis() as u64 });
@@ -198,18 +201,19 @@ impl Emulator {
 
     /// Runs TLS and WS-Management sessions until CommitChanges, accepting the next
     /// connection when the setup server opens more than one.
-    async fn session(&mut self, stream: tokio::net::TcpStream, peer: SocketAddr, acceptor: &TlsAcceptor, judge: &Arc<MeJudge>, listener: &TcpListener, discovery: &Discovery) -> Result<Verdict, Reason> {
-        let state = Arc::new(Mutex::new(AmtState::new(&self.config.profile, self.config.uuid, &self.config.name, discovery.suffix.as_str())));
+    async fn session(&mut self, stream: tokio::net::TcpStream, peer: SocketAddr, tls_config: &Arc<rustls::ServerConfig>, judge: &Arc<MeJudge>, listener: &TcpListener, discovery: &Discovery) -> Result<Verdict, Reason> {
+        let version = self.config.profile.version.to_string();
+        let state = Arc::new(Mutex::new(AmtState::new(version, self.config.uuid, self.config.name.clone(), discovery.suffix.to_string())));
         let (mut stream, mut peer) = (stream, peer);
 
         loop {
-            let tls = acceptor.accept(stream).await;
+            let tls = me_tls::accept(tls_config.clone(), stream, TLS_HANDSHAKE_TIMEOUT).await;
             self.record_checks(judge);
             let tls = tls.map_err(|error| judge.refusal().unwrap_or(Reason::TlsFailed { error: error.to_string() }))?;
             self.record_tls(peer, &tls);
 
             let accepted = judge.accepted_hash().expect("a completed handshake passed the judge");
-            fill_audit(&state, &accepted, peer, discovery);
+            fill_audit(&state, &accepted, peer, &tls, discovery);
             self.serve_wsman(tls, &state).await?;
 
             if let Some(verdict) = provisioned(&state, discovery, &accepted) {
@@ -221,7 +225,7 @@ impl Emulator {
         }
     }
 
-    async fn serve_wsman(&mut self, tls: tokio_rustls::server::TlsStream<tokio::net::TcpStream>, state: &Arc<Mutex<AmtState>>) -> Result<(), Reason> {
+    async fn serve_wsman(&mut self, tls: TlsStream, state: &Arc<Mutex<AmtState>>) -> Result<(), Reason> {
         let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel::<WsManEvent>();
         let served = self.before_deadline("WS-Management", serve_connection(tls, state.clone(), events_tx)).await?;
 
@@ -237,10 +241,10 @@ impl Emulator {
         }
     }
 
-    fn record_tls(&mut self, peer: SocketAddr, tls: &tokio_rustls::server::TlsStream<tokio::net::TcpStream>) {
+    fn record_tls(&mut self, peer: SocketAddr, tls: &TlsStream) {
         let connection = tls.get_ref().1;
         let protocol = connection.protocol_version().map_or("unknown".into(), |version| format!("{version:?}"));
-        let client_chain = connection.peer_certificates().unwrap_or_default().iter().map(|der| crate::pki::subject_of(der)).collect();
+        let client_chain = connection.peer_certificates().unwrap_or_default().iter().map(|der| me_tls::certificate_dns_name(der).unwrap_or_else(|| "(no name)".into())).collect();
         self.timeline.record(Step::Tls { peer, protocol, client_chain });
     }
 
@@ -273,17 +277,22 @@ fn lookup_reason(error: LookupError, qname: &str, server: Ipv4Addr) -> Reason {
     }
 }
 
-fn fill_audit(state: &Mutex<AmtState>, matched: &CertHash, peer: SocketAddr, discovery: &Discovery) {
+/// Fills the audit record a real ME keeps of its setup: which hash matched, the setup
+/// server's address and FQDN (from its certificate), and where the DNS suffix came from.
+fn fill_audit(state: &Mutex<AmtState>, matched: &CertHash, peer: SocketAddr, tls: &TlsStream, discovery: &Discovery) {
+    let leaf = tls.get_ref().1.peer_certificates().and_then(|chain| chain.first());
     let mut state = state.lock().expect("AMT state lock");
-    state.audit.matched_hash = Some(matched.to_string());
-    state.audit.server_address = Some(peer.ip());
+
+    state.audit.matched_root_hash = Some(matched.clone());
+    state.audit.setup_server_ip = Some(peer.ip());
+    state.audit.setup_server_fqdn = leaf.and_then(me_tls::certificate_dns_name);
     state.audit.dns_suffix_from_mebx = discovery.source == SuffixSource::Mebx;
-    state.audit.time = Some(SystemTime::now());
 }
 
 fn provisioned(state: &Mutex<AmtState>, discovery: &Discovery, matched: &CertHash) -> Option<Verdict> {
     let state = state.lock().expect("AMT state lock");
-    state.is_admin_control_mode().then(|| Verdict::Provisioned { domain: discovery.suffix.to_string(), control_mode: "ACM".into(), matched_hash: matched.to_string() })
+    let provisioned = state.provisioning_state == ProvisioningState::Post && state.control_mode == ControlMode::Admin;
+    provisioned.then(|| Verdict::Provisioned { domain: discovery.suffix.to_string(), control_mode: "ACM".into(), matched_hash: matched.to_string() })
 }
 
 /// The ME's side of the TLS handshake: applies the firmware's certificate rules to the

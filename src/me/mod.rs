@@ -1,6 +1,9 @@
 //! The ME emulator: DHCP, discovery, hello, TLS server, certificate checks, WS-Management.
 
+mod emulator;
 #[cfg(test)]
 pub(crate) mod test_chain;
 pub mod tls;
 pub mod wsman_server;
+
+pub use emulator::{AMT_TLS_PORT, HELLO_PORT, MeConfig, MeOutcome, run};
