@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use super::Addressing;
 use super::service::MAX_DATAGRAM;
-use super::wire::{self, Message, MessageType, Op, Options, code};
+use super::wire::{self, Message, MessageType, Op, Options, Xid, code};
 
 /// RFC 2131 section 4.1: retransmission delays double up to this.
 const MAX_RETRANSMIT_DELAY: Duration = Duration::from_secs(64);
@@ -143,7 +143,11 @@ pub async fn acquire(config: &ClientConfig, socket: &UdpSocket) -> Result<Lease,
         let offer = discover(config, socket, xid, started).await?;
 
         match request(config, socket, xid, started, offer).await? {
-            Answer::Ack(ack) => return lease_from_ack(&ack, offer.server_id),
+            Answer::Ack(ack) => {
+                let lease = lease_from_ack(&ack, offer.server_id)?;
+                tracing::info!(address = %lease.address, server_id = %lease.server_id, relay = ?lease.relay, "DHCP lease obtained");
+                return Ok(lease);
+            }
             Answer::Nak(reason) => {
                 naks += 1;
                 tracing::info!(server_id = %offer.server_id, %reason, naks, "DHCPNAK, starting over");
@@ -169,7 +173,7 @@ async fn discover(
         if let Some(offer) = receive(config, socket, xid, deadline, |reply| accept_offer(reply)).await? {
             return Ok(offer);
         }
-        tracing::debug!(xid, attempt, "no DHCPOFFER yet");
+        tracing::debug!(xid = %Xid(xid), attempt, "no DHCPOFFER yet");
     }
     Err(ClientError::NoOffer { attempts: config.attempts })
 }
@@ -192,7 +196,7 @@ async fn request(
         if let Some(answer) = receive(config, socket, xid, deadline, |reply| accept_answer(reply, offer)).await? {
             return Ok(answer);
         }
-        tracing::debug!(xid, attempt, "no DHCPACK yet");
+        tracing::debug!(xid = %Xid(xid), attempt, "no DHCPACK yet");
     }
     Err(ClientError::NoAck { server_id: offer.server_id, address: offer.address, attempts: config.attempts })
 }
@@ -237,11 +241,11 @@ fn accept_offer(reply: Message) -> Option<Selected> {
     }
 
     let Some(server_id) = reply.options.server_id else {
-        tracing::info!(xid = reply.xid, "DHCPOFFER without server identifier (option 54) ignored");
+        tracing::info!(xid = %Xid(reply.xid), "DHCPOFFER without server identifier (option 54) ignored");
         return None;
     };
     if reply.yiaddr.is_unspecified() {
-        tracing::info!(xid = reply.xid, %server_id, "DHCPOFFER without yiaddr ignored");
+        tracing::info!(xid = %Xid(reply.xid), %server_id, "DHCPOFFER without yiaddr ignored");
         return None;
     }
     Some(Selected { address: reply.yiaddr, server_id })
@@ -319,7 +323,7 @@ async fn send(config: &ClientConfig, socket: &UdpSocket, message: &Message) -> R
     let message_type = message.message_type;
 
     socket.send_to(&bytes, target).await.map_err(|source| ClientError::Send { message_type, target, source })?;
-    tracing::debug!(xid = message.xid, %message_type, %target, "DHCP message sent");
+    tracing::debug!(xid = %Xid(message.xid), %message_type, %target, "DHCP message sent");
     Ok(())
 }
 
@@ -328,4 +332,178 @@ async fn send(config: &ClientConfig, socket: &UdpSocket, message: &Message) -> R
 fn retransmit_delay(timeout: Duration, attempt: u32) -> Duration {
     let factor = 2u32.saturating_pow(attempt);
     timeout.saturating_mul(factor).min(MAX_RETRANSMIT_DELAY.max(timeout))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DNSMASQ_OFFER: &[u8] = include_bytes!("fixtures/dnsmasq-offer.bin");
+    const DNSMASQ_ACK: &[u8] = include_bytes!("fixtures/dnsmasq-ack.bin");
+    const MAC: [u8; 6] = [0x00, 0x1b, 0x21, 0x3a, 0x4f, 0x5e];
+    const XID: u32 = 0x6d3c_cc5c;
+    const SERVER_ID: Ipv4Addr = Ipv4Addr::new(192, 168, 90, 1);
+
+    fn selected() -> Selected {
+        Selected { address: Ipv4Addr::new(192, 168, 90, 118), server_id: SERVER_ID }
+    }
+
+    #[test]
+    fn client_lease_from_dnsmasq_ack() {
+        let ack = Message::parse(DNSMASQ_ACK).unwrap();
+
+        let lease = lease_from_ack(&ack, SERVER_ID).unwrap();
+
+        assert_eq!(
+            lease,
+            Lease {
+                address: Ipv4Addr::new(192, 168, 90, 118),
+                prefix_len: 24,
+                router: Some(Ipv4Addr::new(192, 168, 90, 254)),
+                dns_servers: vec![SERVER_ID],
+                domain: Some(b"jcert.info".to_vec()),
+                lease_time: Duration::from_secs(3600),
+                server_id: SERVER_ID,
+                relay: None,
+            }
+        );
+    }
+
+    #[test]
+    fn client_lease_records_relay() {
+        let mut ack = Message::parse(DNSMASQ_ACK).unwrap();
+        ack.giaddr = Ipv4Addr::new(192, 168, 91, 3);
+
+        let lease = lease_from_ack(&ack, SERVER_ID).unwrap();
+
+        assert_eq!(lease.relay, Some(Ipv4Addr::new(192, 168, 91, 3)));
+    }
+
+    #[test]
+    fn client_lease_needs_subnet_mask() {
+        let mut ack = Message::parse(DNSMASQ_ACK).unwrap();
+        ack.options.subnet_mask = None;
+
+        let error = lease_from_ack(&ack, SERVER_ID).unwrap_err();
+
+        assert!(matches!(error, ClientError::MissingSubnetMask { server_id: SERVER_ID }), "{error}");
+    }
+
+    #[test]
+    fn client_lease_rejects_non_contiguous_mask() {
+        let mut ack = Message::parse(DNSMASQ_ACK).unwrap();
+        ack.options.subnet_mask = Some(Ipv4Addr::new(255, 0, 255, 0));
+
+        let error = lease_from_ack(&ack, SERVER_ID).unwrap_err();
+
+        assert!(matches!(error, ClientError::InvalidSubnetMask { .. }), "{error}");
+    }
+
+    #[test]
+    fn client_lease_needs_lease_time() {
+        let mut ack = Message::parse(DNSMASQ_ACK).unwrap();
+        ack.options.lease_time = None;
+
+        let error = lease_from_ack(&ack, SERVER_ID).unwrap_err();
+
+        assert!(matches!(error, ClientError::MissingLeaseTime { .. }), "{error}");
+    }
+
+    #[test]
+    fn client_accepts_offer_with_server_id() {
+        let offer = Message::parse(DNSMASQ_OFFER).unwrap();
+
+        let selected = accept_offer(offer).unwrap();
+
+        assert_eq!(selected.address, Ipv4Addr::new(192, 168, 90, 118));
+        assert_eq!(selected.server_id, SERVER_ID);
+    }
+
+    #[test]
+    fn client_ignores_offer_without_server_id() {
+        let mut offer = Message::parse(DNSMASQ_OFFER).unwrap();
+        offer.options.server_id = None;
+
+        assert!(accept_offer(offer).is_none());
+    }
+
+    #[test]
+    fn client_ignores_ack_as_offer() {
+        let ack = Message::parse(DNSMASQ_ACK).unwrap();
+
+        assert!(accept_offer(ack).is_none());
+    }
+
+    #[test]
+    fn client_accepts_ack_from_selected_server() {
+        let ack = Message::parse(DNSMASQ_ACK).unwrap();
+
+        assert!(matches!(accept_answer(ack, selected()), Some(Answer::Ack(_))));
+    }
+
+    #[test]
+    fn client_ignores_ack_from_other_server() {
+        let mut ack = Message::parse(DNSMASQ_ACK).unwrap();
+        ack.options.server_id = Some(Ipv4Addr::new(192, 168, 90, 2));
+
+        assert!(accept_answer(ack, selected()).is_none());
+    }
+
+    #[test]
+    fn client_accepts_nak_with_reason() {
+        let mut nak = Message::parse(DNSMASQ_ACK).unwrap();
+        nak.message_type = MessageType::Nak;
+        nak.options.message = Some(b"wrong network".to_vec());
+
+        let answer = accept_answer(nak, selected());
+
+        assert!(matches!(answer, Some(Answer::Nak(reason)) if reason == "wrong network"));
+    }
+
+    #[test]
+    fn client_matches_replies_by_xid_and_chaddr() {
+        let offer = Message::parse(DNSMASQ_OFFER).unwrap();
+        let mut other_mac = MAC;
+        other_mac[5] = 0;
+
+        assert!(is_reply_to(&offer, XID, &MAC));
+        assert!(!is_reply_to(&offer, XID + 1, &MAC));
+        assert!(!is_reply_to(&offer, XID, &other_mac));
+    }
+
+    #[test]
+    fn client_discover_asks_for_me_options() {
+        let mut config = ClientConfig::new(MAC);
+        config.hostname = Some("vpro-90".to_owned());
+
+        let message = client_message(&config, MessageType::Discover, XID, Instant::now(), Options::default());
+        let parsed = Message::parse(&message.emit().unwrap()).unwrap();
+
+        assert_eq!(parsed.op, Op::Request);
+        assert_eq!(parsed.message_type, MessageType::Discover);
+        assert!(parsed.broadcast);
+        assert_eq!(parsed.chaddr, MAC);
+        assert_eq!(parsed.options.host_name.as_deref(), Some(&b"vpro-90"[..]));
+        assert_eq!(parsed.options.parameter_request_list.as_deref(), Some(&PARAMETER_REQUEST_LIST[..]));
+    }
+
+    #[test]
+    fn client_retransmit_delay_doubles_up_to_64_seconds() {
+        let timeout = Duration::from_secs(4);
+
+        let delays: Vec<u64> = (0..6).map(|attempt| retransmit_delay(timeout, attempt).as_secs()).collect();
+
+        assert_eq!(delays, [4, 8, 16, 32, 64, 64]);
+        assert_eq!(retransmit_delay(timeout, 40), MAX_RETRANSMIT_DELAY);
+    }
+
+    #[tokio::test]
+    async fn client_with_zero_attempts_fails() {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let config = ClientConfig { attempts: 0, ..ClientConfig::new(MAC) };
+
+        let error = acquire(&config, &socket).await.unwrap_err();
+
+        assert!(matches!(error, ClientError::NoAttempts), "{error}");
+    }
 }

@@ -111,3 +111,94 @@ impl Destination {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wire::{Op, Options};
+
+    const GIADDR: Ipv4Addr = Ipv4Addr::new(192, 168, 91, 3);
+    const YIADDR: Ipv4Addr = Ipv4Addr::new(192, 168, 91, 100);
+    const CIADDR: Ipv4Addr = Ipv4Addr::new(192, 168, 91, 50);
+
+    fn reply(message_type: MessageType, broadcast: bool) -> Message {
+        Message {
+            op: Op::Reply,
+            message_type,
+            htype: 1,
+            hops: 0,
+            xid: 1,
+            secs: 0,
+            broadcast,
+            ciaddr: Ipv4Addr::UNSPECIFIED,
+            yiaddr: YIADDR,
+            siaddr: Ipv4Addr::UNSPECIFIED,
+            giaddr: Ipv4Addr::UNSPECIFIED,
+            chaddr: vec![0, 1, 2, 3, 4, 5],
+            options: Options::default(),
+            option_order: vec![],
+        }
+    }
+
+    #[test]
+    fn destination_relayed_reply_goes_to_giaddr() {
+        let mut message = reply(MessageType::Nak, true);
+        message.giaddr = GIADDR;
+
+        assert_eq!(Destination::of_server_reply(&message), Destination::Relay(GIADDR));
+    }
+
+    #[test]
+    fn destination_nak_is_broadcast() {
+        let mut message = reply(MessageType::Nak, false);
+        message.ciaddr = CIADDR;
+
+        assert_eq!(Destination::of_server_reply(&message), Destination::Broadcast);
+        assert_eq!(Destination::of_relayed_reply(&message), Destination::Broadcast);
+    }
+
+    #[test]
+    fn destination_server_prefers_ciaddr_over_broadcast_flag() {
+        let mut message = reply(MessageType::Ack, true);
+        message.ciaddr = CIADDR;
+
+        assert_eq!(Destination::of_server_reply(&message), Destination::Client(CIADDR));
+    }
+
+    #[test]
+    fn destination_relay_prefers_broadcast_flag_over_ciaddr() {
+        let mut message = reply(MessageType::Ack, true);
+        message.ciaddr = CIADDR;
+
+        assert_eq!(Destination::of_relayed_reply(&message), Destination::Broadcast);
+    }
+
+    #[test]
+    fn destination_without_flag_or_ciaddr_is_client_hardware() {
+        let message = reply(MessageType::Offer, false);
+
+        let expected = Destination::ClientHardware { yiaddr: YIADDR, chaddr: vec![0, 1, 2, 3, 4, 5] };
+        assert_eq!(Destination::of_server_reply(&message), expected);
+        assert_eq!(Destination::of_relayed_reply(&message), expected);
+    }
+
+    #[test]
+    fn destination_socket_addresses_use_ports() {
+        let addressing = Addressing { server_port: 1067, client_port: 1068, broadcast: Ipv4Addr::new(127, 0, 0, 9) };
+        let hardware = Destination::ClientHardware { yiaddr: YIADDR, chaddr: vec![] };
+
+        assert_eq!(Destination::Relay(GIADDR).socket_address(&addressing), SocketAddrV4::new(GIADDR, 1067));
+        assert_eq!(Destination::Client(CIADDR).socket_address(&addressing), SocketAddrV4::new(CIADDR, 1068));
+        assert_eq!(Destination::Broadcast.socket_address(&addressing), SocketAddrV4::new(addressing.broadcast, 1068));
+        assert_eq!(hardware.socket_address(&addressing), SocketAddrV4::new(addressing.broadcast, 1068));
+    }
+
+    #[test]
+    fn addressing_default_is_rfc_2131() {
+        let addressing = Addressing::default();
+
+        assert_eq!(addressing.server_port, 67);
+        assert_eq!(addressing.client_port, 68);
+        assert_eq!(addressing.broadcast, Ipv4Addr::BROADCAST);
+    }
+}

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::service::MAX_DATAGRAM;
-use super::wire::{self, Message, Op, WireError};
+use super::wire::{self, Message, Op, WireError, Xid};
 use super::{Addressing, Destination};
 
 /// RFC 1542 section 4.1.1: a BOOTREQUEST with more hops than this has looped.
@@ -114,7 +114,7 @@ fn forward_request(config: &RelayConfig, message: &Message, datagram: &[u8]) -> 
     let mut bytes = datagram.to_vec();
     wire::write_relay_fields(&mut bytes, message.hops + 1, giaddr)
         .map_err(|source| RelayError::Malformed { source })?;
-    tracing::info!(xid = message.xid, chaddr = %message.chaddr_display(), message_type = %message.message_type, %giaddr, "relaying request to servers");
+    tracing::info!(xid = %Xid(message.xid), chaddr = %message.chaddr_display(), message_type = %message.message_type, %giaddr, "relaying request to servers");
     Ok(Forward::ToServers(bytes))
 }
 
@@ -124,7 +124,7 @@ fn forward_reply(config: &RelayConfig, message: &Message, datagram: &[u8]) -> Re
     }
 
     let destination = Destination::of_relayed_reply(message);
-    tracing::info!(xid = message.xid, chaddr = %message.chaddr_display(), message_type = %message.message_type, yiaddr = %message.yiaddr, ?destination, "relaying reply to client");
+    tracing::info!(xid = %Xid(message.xid), chaddr = %message.chaddr_display(), message_type = %message.message_type, yiaddr = %message.yiaddr, ?destination, "relaying reply to client");
     Ok(Forward::ToClient(datagram.to_vec(), destination))
 }
 
@@ -143,4 +143,115 @@ async fn send(socket: &UdpSocket, config: &RelayConfig, forward: Forward) {
             tracing::warn!(%error, %target, "relay could not send DHCP message");
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const UDHCPC_DISCOVER: &[u8] = include_bytes!("fixtures/udhcpc-discover.bin");
+    const DNSMASQ_OFFER: &[u8] = include_bytes!("fixtures/dnsmasq-offer.bin");
+    const GIADDR: Ipv4Addr = Ipv4Addr::new(192, 168, 91, 3);
+
+    fn config() -> RelayConfig {
+        RelayConfig { giaddr: GIADDR, servers: vec![Ipv4Addr::new(192, 168, 90, 1)], addressing: Addressing::default() }
+    }
+
+    /// The dnsmasq DHCPOFFER as if it came back through this relay.
+    fn relayed_offer(broadcast: bool) -> Vec<u8> {
+        let mut message = Message::parse(DNSMASQ_OFFER).unwrap();
+        message.giaddr = GIADDR;
+        message.broadcast = broadcast;
+        message.emit().unwrap()
+    }
+
+    #[test]
+    fn relay_request_gets_giaddr_and_hop() {
+        let forward = forward(&config(), UDHCPC_DISCOVER).unwrap();
+
+        let Forward::ToServers(bytes) = forward else { panic!("expected a forward to servers, got {forward:?}") };
+        let message = Message::parse(&bytes).unwrap();
+        assert_eq!(message.giaddr, GIADDR);
+        assert_eq!(message.hops, 1);
+        assert_eq!(bytes.len(), UDHCPC_DISCOVER.len());
+        assert_eq!(bytes[OPTIONS_START..], UDHCPC_DISCOVER[OPTIONS_START..]);
+    }
+
+    #[test]
+    fn relay_request_keeps_earlier_giaddr() {
+        let mut bytes = UDHCPC_DISCOVER.to_vec();
+        wire::write_relay_fields(&mut bytes, 2, Ipv4Addr::new(10, 1, 1, 1)).unwrap();
+
+        let Forward::ToServers(bytes) = forward(&config(), &bytes).unwrap() else { panic!("expected a forward") };
+
+        let message = Message::parse(&bytes).unwrap();
+        assert_eq!(message.giaddr, Ipv4Addr::new(10, 1, 1, 1));
+        assert_eq!(message.hops, 3);
+    }
+
+    #[test]
+    fn relay_request_at_hop_limit_is_forwarded() {
+        let mut bytes = UDHCPC_DISCOVER.to_vec();
+        wire::write_relay_fields(&mut bytes, MAX_HOPS, Ipv4Addr::UNSPECIFIED).unwrap();
+
+        let forward = forward(&config(), &bytes);
+
+        assert!(matches!(forward, Ok(Forward::ToServers(_))), "{forward:?}");
+    }
+
+    #[test]
+    fn relay_request_over_hop_limit_is_dropped() {
+        let mut bytes = UDHCPC_DISCOVER.to_vec();
+        wire::write_relay_fields(&mut bytes, MAX_HOPS + 1, Ipv4Addr::UNSPECIFIED).unwrap();
+
+        let error = forward(&config(), &bytes).unwrap_err();
+
+        assert!(matches!(error, RelayError::TooManyHops { hops: 17 }), "{error}");
+    }
+
+    #[test]
+    fn relay_reply_with_broadcast_flag_is_broadcast() {
+        let bytes = relayed_offer(true);
+
+        let forward = forward(&config(), &bytes).unwrap();
+
+        assert_eq!(forward, Forward::ToClient(bytes, Destination::Broadcast));
+    }
+
+    #[test]
+    fn relay_reply_without_broadcast_flag_goes_to_yiaddr() {
+        let bytes = relayed_offer(false);
+
+        let forward = forward(&config(), &bytes).unwrap();
+
+        let chaddr = vec![0x00, 0x1b, 0x21, 0x3a, 0x4f, 0x5e];
+        let destination = Destination::ClientHardware { yiaddr: Ipv4Addr::new(192, 168, 90, 118), chaddr };
+        assert_eq!(forward, Forward::ToClient(bytes, destination));
+    }
+
+    #[test]
+    fn relay_reply_for_other_relay_is_dropped() {
+        let error = forward(&config(), DNSMASQ_OFFER).unwrap_err();
+
+        assert!(matches!(error, RelayError::ForeignGiaddr { giaddr, .. } if giaddr.is_unspecified()), "{error}");
+    }
+
+    #[test]
+    fn relay_drops_malformed_message() {
+        let error = forward(&config(), &UDHCPC_DISCOVER[..100]).unwrap_err();
+
+        assert!(matches!(error, RelayError::Malformed { source: WireError::TooShort { len: 100 } }), "{error}");
+    }
+
+    #[tokio::test]
+    async fn relay_without_servers_does_not_start() {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let config = RelayConfig { servers: vec![], ..config() };
+
+        let error = serve_relay(config, socket, CancellationToken::new()).await.unwrap_err();
+
+        assert!(matches!(error, RelayError::NoServers { giaddr: GIADDR }), "{error}");
+    }
+
+    const OPTIONS_START: usize = wire::OPTIONS_OFFSET;
 }

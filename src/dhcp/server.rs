@@ -8,7 +8,7 @@ use ipnetwork::Ipv4Network;
 
 use super::clock::Clock;
 use super::leases::{Binding, BindingState, ClientKey, Leases};
-use super::wire::{Message, MessageType, Op, Options, code};
+use super::wire::{Message, MessageType, Op, Options, Xid, code};
 use super::{Addressing, Destination};
 
 /// How long an offered address stays reserved for the client that was offered it.
@@ -502,7 +502,7 @@ fn check_scope(scope: &Scope) -> Result<(), ServerError> {
 }
 
 fn log_outcome(request: &Message, outcome: &Outcome) {
-    let xid = format!("{:#010x}", request.xid);
+    let xid = Xid(request.xid);
     let chaddr = request.chaddr_display();
     let received = request.message_type;
 

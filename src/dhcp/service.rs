@@ -9,7 +9,7 @@ use tracing::Instrument;
 
 use super::clock::{Clock, SystemClock};
 use super::server::{Outcome, Server, ServerConfig, ServerError};
-use super::wire::Message;
+use super::wire::{Message, Xid};
 use super::{Addressing, Destination};
 
 /// Largest datagram read. DHCP messages are at most 576 bytes unless a client raises the
@@ -86,12 +86,12 @@ pub(super) async fn send(socket: &UdpSocket, message: &Message, destination: &De
     let bytes = match message.emit() {
         Ok(bytes) => bytes,
         Err(error) => {
-            tracing::error!(%error, xid = message.xid, "DHCP reply could not be encoded");
+            tracing::error!(%error, xid = %Xid(message.xid), "DHCP reply could not be encoded");
             return;
         }
     };
 
     if let Err(error) = socket.send_to(&bytes, target).await {
-        tracing::warn!(%error, %target, xid = message.xid, "sending DHCP message failed");
+        tracing::warn!(%error, %target, xid = %Xid(message.xid), "sending DHCP message failed");
     }
 }

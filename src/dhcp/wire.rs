@@ -379,6 +379,16 @@ pub fn write_relay_fields(bytes: &mut [u8], hops: u8, giaddr: Ipv4Addr) -> Resul
     Ok(())
 }
 
+/// A transaction id as logs show it: eight hex digits, as tcpdump and dnsmasq print it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Xid(pub u32);
+
+impl fmt::Display for Xid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#010x}", self.0)
+    }
+}
+
 /// Renders option 15 bytes for display: printable ASCII as is, everything else escaped
 /// (`\x00` for NUL, `\\` for a backslash), so that a trailing NUL or a stray byte shows.
 pub fn escape_option15(bytes: &[u8]) -> String {
