@@ -34,7 +34,9 @@ pub struct ClientConfig {
     pub mac: [u8; 6],
     /// Option 12, when set.
     pub hostname: Option<String>,
-    /// The broadcast flag: AMT firmware sets it.
+    /// The broadcast flag: AMT firmware sets it. With the flag clear, a server or relay
+    /// that follows RFC 2131 (dnsmasq, ISC dhcrelay) sends the DHCPOFFER by unicast to
+    /// yiaddr, which a UDP socket on an interface without that address never receives.
     pub broadcast: bool,
     /// Transmissions of each DHCPDISCOVER and DHCPREQUEST, and DHCPNAKs accepted before
     /// giving up.
@@ -485,6 +487,19 @@ mod tests {
         assert_eq!(parsed.chaddr, MAC);
         assert_eq!(parsed.options.host_name.as_deref(), Some(&b"vpro-90"[..]));
         assert_eq!(parsed.options.parameter_request_list.as_deref(), Some(&PARAMETER_REQUEST_LIST[..]));
+    }
+
+    #[test]
+    fn client_discover_matches_capture() {
+        // The capture is this client's DHCPDISCOVER after dhcrelay set hops and giaddr.
+        let capture = include_bytes!("fixtures/dhcrelay-discover.bin");
+        let config = ClientConfig::new([0x00, 0x1b, 0x21, 0x3a, 0x91, 0x50]);
+
+        let message = client_message(&config, MessageType::Discover, 0x681f_50f7, Instant::now(), Options::default());
+        let mut bytes = message.emit().unwrap();
+        wire::write_relay_fields(&mut bytes, 1, Ipv4Addr::new(192, 168, 91, 3)).unwrap();
+
+        assert_eq!(bytes, capture);
     }
 
     #[test]

@@ -810,6 +810,18 @@ mod tests {
     }
 
     #[test]
+    fn server_answers_dhcrelay_discover_in_giaddr_scope() {
+        let (mut server, _) = server();
+        let request = Message::parse(include_bytes!("fixtures/dhcrelay-discover.bin")).unwrap();
+
+        let offer = reply(server.handle(&request, interface()));
+
+        assert_eq!(offer.message.yiaddr, Ipv4Addr::new(192, 168, 91, 100));
+        assert_eq!(offer.message.options.domain_name.as_deref(), Some(&b"mtkg.jcert.info"[..]));
+        assert_eq!(offer.destination, Destination::Relay(GIADDR));
+    }
+
+    #[test]
     fn server_relayed_request_acks_in_giaddr_scope() {
         let (mut server, _) = server();
         let mut request = discover(mac(1));

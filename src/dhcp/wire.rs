@@ -546,6 +546,9 @@ mod tests {
     /// dnsmasq 2.90 DHCPACK of the same lease.
     const DNSMASQ_ACK: &[u8] = include_bytes!("fixtures/dnsmasq-ack.bin");
 
+    /// This crate's client DHCPDISCOVER as ISC dhcrelay 4.4.3 forwarded it.
+    const DHCRELAY_DISCOVER: &[u8] = include_bytes!("fixtures/dhcrelay-discover.bin");
+
     const MAC: [u8; 6] = [0x00, 0x1b, 0x21, 0x3a, 0x4f, 0x5e];
     const XID: u32 = 0x6d3c_cc5c;
 
@@ -590,6 +593,18 @@ mod tests {
     }
 
     #[test]
+    fn parse_dhcrelay_discover() {
+        let message = Message::parse(DHCRELAY_DISCOVER).unwrap();
+
+        assert_eq!(message.message_type, MessageType::Discover);
+        assert_eq!(message.hops, 1);
+        assert_eq!(message.giaddr, Ipv4Addr::new(192, 168, 91, 3));
+        assert!(message.broadcast);
+        assert_eq!(message.chaddr, [0x00, 0x1b, 0x21, 0x3a, 0x91, 0x50]);
+        assert_eq!(message.options.parameter_request_list.as_deref(), Some(&[1, 3, 6, 15, 51, 54][..]));
+    }
+
+    #[test]
     fn parse_dnsmasq_offer() {
         let message = Message::parse(DNSMASQ_OFFER).unwrap();
 
@@ -618,13 +633,22 @@ mod tests {
 
     #[test]
     fn emit_then_parse_keeps_golden_messages() {
-        for golden in [UDHCPC_DISCOVER, UDHCPC_REQUEST, DNSMASQ_OFFER, DNSMASQ_ACK] {
+        for golden in [UDHCPC_DISCOVER, UDHCPC_REQUEST, DNSMASQ_OFFER, DNSMASQ_ACK, DHCRELAY_DISCOVER] {
             let message = Message::parse(golden).unwrap();
 
             let bytes = message.emit().unwrap();
 
             assert_eq!(Message::parse(&bytes).unwrap(), message);
         }
+    }
+
+    #[test]
+    fn emit_reproduces_dhcrelay_discover() {
+        let message = Message::parse(DHCRELAY_DISCOVER).unwrap();
+
+        let bytes = message.emit().unwrap();
+
+        assert_eq!(bytes, DHCRELAY_DISCOVER);
     }
 
     #[test]
