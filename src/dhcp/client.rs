@@ -28,6 +28,7 @@ const PARAMETER_REQUEST_LIST: [u8; 6] = [
 /// Ethernet in the htype field.
 const HTYPE_ETHERNET: u8 = 1;
 
+/// How the ME's DHCP client identifies itself, retries and addresses its messages.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientConfig {
     /// The interface's MAC address, sent as chaddr.
@@ -41,8 +42,8 @@ pub struct ClientConfig {
     /// Transmissions of each DHCPDISCOVER and DHCPREQUEST, and DHCPNAKs accepted before
     /// giving up.
     pub attempts: u32,
-    /// Wait for the first answer to a message; each retransmission waits twice as long,
-    /// up to 64 s.
+    /// Time to wait for the first reply to a message. Each retransmission waits twice as
+    /// long, up to 64 s.
     pub timeout: Duration,
     pub addressing: Addressing,
 }
@@ -68,6 +69,7 @@ pub struct Lease {
     pub relay: Option<Ipv4Addr>,
 }
 
+/// Reasons the client got no usable lease.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("DHCP client configured with 0 attempts; set attempts to 1 or more")]
@@ -108,15 +110,15 @@ struct Selected {
     server_id: Ipv4Addr,
 }
 
-/// The answer to a DHCPREQUEST.
-enum Answer {
+/// A server's reply to a DHCPREQUEST.
+enum RequestReply {
     Ack(Box<Message>),
     Nak(String),
 }
 
 impl ClientConfig {
-    /// The ME's defaults: broadcast flag set, 4 transmissions, 4 s first wait (RFC 2131
-    /// section 4.1), the RFC 2131 ports.
+    /// Creates a configuration with the ME's defaults: broadcast flag set, 4 transmissions,
+    /// 4 s first wait (RFC 2131 section 4.1), the RFC 2131 ports.
     pub fn new(mac: [u8; 6]) -> Self {
         Self {
             mac,
@@ -145,12 +147,12 @@ pub async fn acquire(config: &ClientConfig, socket: &UdpSocket) -> Result<Lease,
         let offer = discover(config, socket, xid, started).await?;
 
         match request(config, socket, xid, started, offer).await? {
-            Answer::Ack(ack) => {
+            RequestReply::Ack(ack) => {
                 let lease = lease_from_ack(&ack, offer.server_id)?;
                 tracing::info!(address = %lease.address, server_id = %lease.server_id, relay = ?lease.relay, "DHCP lease obtained");
                 return Ok(lease);
             }
-            Answer::Nak(reason) => {
+            RequestReply::Nak(reason) => {
                 naks += 1;
                 tracing::info!(server_id = %offer.server_id, %reason, naks, "DHCPNAK, starting over");
                 if naks >= config.attempts {
@@ -172,7 +174,7 @@ async fn discover(
         send(config, socket, &message).await?;
 
         let deadline = Instant::now() + retransmit_delay(config.timeout, attempt);
-        if let Some(offer) = receive(config, socket, xid, deadline, |reply| accept_offer(reply)).await? {
+        if let Some(offer) = receive(config, socket, xid, deadline, accept_offer).await? {
             return Ok(offer);
         }
         tracing::debug!(xid = %Xid(xid), attempt, "no DHCPOFFER yet");
@@ -186,7 +188,7 @@ async fn request(
     xid: u32,
     started: Instant,
     offer: Selected,
-) -> Result<Answer, ClientError> {
+) -> Result<RequestReply, ClientError> {
     let options =
         Options { requested_address: Some(offer.address), server_id: Some(offer.server_id), ..Options::default() };
 
@@ -195,8 +197,8 @@ async fn request(
         send(config, socket, &message).await?;
 
         let deadline = Instant::now() + retransmit_delay(config.timeout, attempt);
-        if let Some(answer) = receive(config, socket, xid, deadline, |reply| accept_answer(reply, offer)).await? {
-            return Ok(answer);
+        if let Some(reply) = receive(config, socket, xid, deadline, |reply| accept_request_reply(reply, offer)).await? {
+            return Ok(reply);
         }
         tracing::debug!(xid = %Xid(xid), attempt, "no DHCPACK yet");
     }
@@ -255,14 +257,16 @@ fn accept_offer(reply: Message) -> Option<Selected> {
 
 /// Takes a DHCPACK or DHCPNAK from the selected server. A DHCPNAK without option 54,
 /// which RFC 2131 requires, is taken as well: ignoring it would only delay the restart.
-fn accept_answer(reply: Message, offer: Selected) -> Option<Answer> {
+fn accept_request_reply(reply: Message, offer: Selected) -> Option<RequestReply> {
     let from_selected = reply.options.server_id.is_none_or(|server_id| server_id == offer.server_id);
 
     match reply.message_type {
-        MessageType::Ack if reply.options.server_id == Some(offer.server_id) => Some(Answer::Ack(Box::new(reply))),
+        MessageType::Ack if reply.options.server_id == Some(offer.server_id) => {
+            Some(RequestReply::Ack(Box::new(reply)))
+        }
         MessageType::Nak if from_selected => {
             let reason = reply.options.message.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
-            Some(Answer::Nak(reason.into_owned()))
+            Some(RequestReply::Nak(reason.into_owned()))
         }
         _ => None,
     }
@@ -329,8 +333,9 @@ async fn send(config: &ClientConfig, socket: &UdpSocket, message: &Message) -> R
     Ok(())
 }
 
-/// RFC 2131 section 4.1 also randomizes each delay by one second; this client does not,
-/// so that lab runs repeat exactly.
+/// Returns the wait after transmission number `attempt`: `timeout`, doubled for each
+/// retransmission up to 64 s. RFC 2131 section 4.1 also randomizes each wait by one
+/// second, which this client leaves out so that lab runs repeat exactly.
 fn retransmit_delay(timeout: Duration, attempt: u32) -> Duration {
     let factor = 2u32.saturating_pow(attempt);
     timeout.saturating_mul(factor).min(MAX_RETRANSMIT_DELAY.max(timeout))
@@ -440,7 +445,7 @@ mod tests {
     fn client_accepts_ack_from_selected_server() {
         let ack = Message::parse(DNSMASQ_ACK).unwrap();
 
-        assert!(matches!(accept_answer(ack, selected()), Some(Answer::Ack(_))));
+        assert!(matches!(accept_request_reply(ack, selected()), Some(RequestReply::Ack(_))));
     }
 
     #[test]
@@ -448,7 +453,7 @@ mod tests {
         let mut ack = Message::parse(DNSMASQ_ACK).unwrap();
         ack.options.server_id = Some(Ipv4Addr::new(192, 168, 90, 2));
 
-        assert!(accept_answer(ack, selected()).is_none());
+        assert!(accept_request_reply(ack, selected()).is_none());
     }
 
     #[test]
@@ -457,9 +462,9 @@ mod tests {
         nak.message_type = MessageType::Nak;
         nak.options.message = Some(b"wrong network".to_vec());
 
-        let answer = accept_answer(nak, selected());
+        let reply = accept_request_reply(nak, selected());
 
-        assert!(matches!(answer, Some(Answer::Nak(reason)) if reason == "wrong network"));
+        assert!(matches!(reply, Some(RequestReply::Nak(reason)) if reason == "wrong network"));
     }
 
     #[test]

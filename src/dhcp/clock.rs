@@ -1,4 +1,4 @@
-//! Time as the DHCP server sees it, so that tests can move it by hand.
+//! The DHCP server's source of time, replaceable so that tests can move it by hand.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -18,7 +18,7 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock that only moves when told to. Clones share the same time.
+/// A clock that moves only when [`ManualClock::advance`] is called. Clones share one time.
 #[derive(Clone, Debug)]
 pub struct ManualClock {
     now: Arc<Mutex<Instant>>,

@@ -1,4 +1,4 @@
-//! The server's record of which client holds which address, and until when.
+//! The server's record of which client has which address, and until when.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use super::wire::{self, Message};
 
-/// Who a binding belongs to. RFC 2131 section 4.2: option 61 when the client sends one,
+/// The client identity a binding belongs to. RFC 2131 section 4.2: option 61 when the client sends one,
 /// otherwise the hardware type and chaddr.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum ClientKey {
@@ -22,11 +22,11 @@ pub enum BindingState {
     Offered,
     /// Acknowledged with a DHCPACK.
     Bound,
-    /// Given back with a DHCPRELEASE; kept so that the client gets the same address again.
+    /// Given back with a DHCPRELEASE, and kept so that the client gets the same address again.
     Released,
 }
 
-/// One address and the client that holds or last held it.
+/// One address and the client that has or last had it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Binding {
     pub address: Ipv4Addr,
@@ -88,7 +88,7 @@ impl Leases {
         self.by_address.values()
     }
 
-    /// Whether `address` may go to `client`: no other client's binding on it is live, and
+    /// Returns whether `address` may go to `client`: no other client's binding on it is live, and
     /// no quarantine after a DHCPDECLINE is running.
     pub fn is_free_for(&self, address: Ipv4Addr, client: &ClientKey, now: Instant) -> bool {
         if self.declined.get(&address).is_some_and(|until| *until > now) {
@@ -101,7 +101,7 @@ impl Leases {
         }
     }
 
-    /// Whether `address` was never bound and is not quarantined: the first choice for a
+    /// Returns whether `address` was never bound and is not quarantined: the first choice for a
     /// new client, so that expired bindings stay with their old clients as long as possible.
     pub fn is_unused(&self, address: Ipv4Addr, now: Instant) -> bool {
         let quarantined = self.declined.get(&address).is_some_and(|until| *until > now);

@@ -49,7 +49,7 @@ impl Default for Addressing {
     }
 }
 
-/// Where a server or relay sends a reply, by the rules of RFC 2131 section 4.1.
+/// The destination of a reply from a server or relay, by the rules of RFC 2131 section 4.1.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Destination {
     /// The relay agent at giaddr, on the server port.
@@ -99,13 +99,13 @@ impl Destination {
         Self::ClientHardware { yiaddr: reply.yiaddr, chaddr: reply.chaddr.clone() }
     }
 
-    /// The UDP destination of the reply.
+    /// Returns the UDP destination of the reply.
     pub fn socket_address(&self, addressing: &Addressing) -> SocketAddrV4 {
         match self {
             Self::Relay(giaddr) => SocketAddrV4::new(*giaddr, addressing.server_port),
             Self::Client(ciaddr) => SocketAddrV4::new(*ciaddr, addressing.client_port),
             Self::Broadcast => SocketAddrV4::new(addressing.broadcast, addressing.client_port),
-            // NOTE: RFC 2131 asks for unicast to yiaddr here, which needs a neighbour entry
+            // NOTE: RFC 2131 specifies unicast to yiaddr here, which needs a neighbour entry
             // for chaddr before the client answers ARP; until the lab adds one, broadcast.
             Self::ClientHardware { .. } => SocketAddrV4::new(addressing.broadcast, addressing.client_port),
         }

@@ -17,6 +17,7 @@ use super::{Addressing, Destination};
 /// RFC 1542 section 4.1.1: a BOOTREQUEST with more hops than this has looped.
 const MAX_HOPS: u8 = 16;
 
+/// Where the relay sits and where it forwards to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RelayConfig {
     /// The relay's address on the clients' segment, written into giaddr.
@@ -26,7 +27,7 @@ pub struct RelayConfig {
     pub addressing: Addressing,
 }
 
-/// Why the relay stopped, or why it dropped one message.
+/// Errors that stop the relay, and reasons it drops one message.
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
     #[error("relay for giaddr {giaddr} has no DHCP server to forward to; list at least one")]
@@ -45,7 +46,7 @@ pub enum RelayError {
     ForeignGiaddr { giaddr: Ipv4Addr, own: Ipv4Addr },
 }
 
-/// What to do with one datagram.
+/// The relay's decision on one datagram.
 #[derive(Debug, PartialEq, Eq)]
 enum Forward {
     /// Send these bytes to each server.
@@ -108,7 +109,7 @@ fn forward_request(config: &RelayConfig, message: &Message, datagram: &[u8]) -> 
     }
 
     // RFC 1542 section 4.1.1: a giaddr set by an earlier relay stays, so that the server
-    // answers that relay, which is on the client's segment.
+    // replies to that relay, which is on the client's segment.
     let giaddr = if message.giaddr.is_unspecified() { config.giaddr } else { message.giaddr };
 
     let mut bytes = datagram.to_vec();
@@ -157,7 +158,7 @@ mod tests {
         RelayConfig { giaddr: GIADDR, servers: vec![Ipv4Addr::new(192, 168, 90, 1)], addressing: Addressing::default() }
     }
 
-    /// The dnsmasq DHCPOFFER as if it came back through this relay.
+    /// Encodes the dnsmasq DHCPOFFER as if it came back through this relay.
     fn relayed_offer(broadcast: bool) -> Vec<u8> {
         let mut message = Message::parse(DNSMASQ_OFFER).unwrap();
         message.giaddr = GIADDR;

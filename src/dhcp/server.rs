@@ -34,6 +34,7 @@ pub struct Scope {
     pub lease_time: Duration,
 }
 
+/// What the DHCP server serves: its identity, its scopes and its ports.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerConfig {
     /// Option 54: the server's address as clients and relays reach it.
@@ -65,11 +66,11 @@ pub enum ServerError {
     Receive { source: io::Error },
 }
 
-/// What the server does with one client message.
+/// The server's decision on one client message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    Reply(Reply),
-    /// The lease table took note and, as RFC 2131 asks, nothing is sent back: a DHCPDECLINE,
+    Reply(Box<Reply>),
+    /// The lease table took note and, as RFC 2131 specifies, nothing is sent back: a DHCPDECLINE,
     /// a DHCPRELEASE, or a DHCPREQUEST that selected another server.
     Recorded,
     Ignored(NoReply),
@@ -82,7 +83,7 @@ pub struct Reply {
     pub destination: Destination,
 }
 
-/// Why a client message gets no reply and changes nothing.
+/// Reasons a client message gets no reply and changes nothing.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum NoReply {
     #[error("{message_type} is a BOOTREPLY, which servers do not answer")]
@@ -112,7 +113,7 @@ pub enum NoReply {
     #[error("{message_type} is for server {server_id}, not this one")]
     OtherServer { message_type: MessageType, server_id: Ipv4Addr },
 
-    #[error("no binding of {address} for {client}; RFC 2131 section 4.3.2 asks the server to stay silent")]
+    #[error("no binding of {address} for {client}, so the server stays silent")]
     NoRecord { client: ClientKey, address: Ipv4Addr },
 }
 
@@ -137,7 +138,7 @@ impl<C: Clock> Server<C> {
         self.leases.iter()
     }
 
-    /// Answers one client message.
+    /// Handles one client message and returns what to send, if anything.
     ///
     /// `interface` is the address and prefix of the interface the message came in on: it
     /// picks the scope when the message was not relayed.
@@ -178,8 +179,8 @@ impl<C: Clock> Server<C> {
         Ok(self.send(message))
     }
 
-    /// RFC 2131 section 4.3.2 tells the three kinds of DHCPREQUEST apart by which of
-    /// option 54, option 50 and ciaddr they carry.
+    /// Handles a DHCPREQUEST. RFC 2131 section 4.3.2 distinguishes its three kinds by which
+    /// of option 54, option 50 and ciaddr they carry.
     fn request(&mut self, request: &Message, interface: Ipv4Network) -> Result<Outcome, NoReply> {
         let options = &request.options;
         match (options.server_id, options.requested_address) {
@@ -190,7 +191,8 @@ impl<C: Clock> Server<C> {
         }
     }
 
-    /// The client chose among offers: this server or another one.
+    /// Handles a DHCPREQUEST in the SELECTING state: the client chose this server's offer or
+    /// another server's.
     fn selecting(
         &mut self,
         request: &Message,
@@ -212,10 +214,11 @@ impl<C: Clock> Server<C> {
         if offered && scope.subnet.contains(requested) && self.leases.is_free_for(requested, &client, now) {
             return Ok(self.acknowledge(request, &scope, requested));
         }
-        Ok(self.nak(request, format!("{requested} was not offered to this client")))
+        Ok(self.nak(request, format!("{requested} was not offered to this client or is no longer free")))
     }
 
-    /// The client reboots and asks to keep the address it had.
+    /// Handles a DHCPREQUEST in the INIT-REBOOT state: the client rebooted and requests the
+    /// address it had.
     fn init_reboot(
         &mut self,
         request: &Message,
@@ -240,12 +243,13 @@ impl<C: Clock> Server<C> {
             None if !self.leases.is_free_for(requested, &client, now) => {
                 Ok(self.nak(request, format!("{requested} is leased to another client")))
             }
+            // RFC 2131 section 4.3.2: a server with no record of the client stays silent.
             None => Err(NoReply::NoRecord { client, address: requested }),
         }
     }
 
-    /// The client extends the lease on the address in ciaddr, by unicast (RENEWING) or
-    /// broadcast (REBINDING).
+    /// Handles a DHCPREQUEST in the RENEWING (unicast) or REBINDING (broadcast) state: the
+    /// client extends the lease on ciaddr.
     ///
     /// A client this server has no binding for keeps its address when the address is free
     /// and in the pool, as dnsmasq does, so clients survive a server restart.
@@ -271,7 +275,7 @@ impl<C: Clock> Server<C> {
         Ok(self.nak(request, format!("{ciaddr} is not available to this client")))
     }
 
-    /// The client found, by ARP, that another host uses the address it was given.
+    /// Handles a DHCPDECLINE: the client found, by ARP, that another host uses the address.
     fn decline(&mut self, request: &Message) -> Result<Outcome, NoReply> {
         let message_type = MessageType::Decline;
         self.check_server_id(request)?;
@@ -299,7 +303,8 @@ impl<C: Clock> Server<C> {
         Ok(Outcome::Recorded)
     }
 
-    /// The client has an address and asks only for options (RFC 2131 section 4.3.5).
+    /// Handles a DHCPINFORM: the client has an address and requests only options (RFC 2131
+    /// section 4.3.5).
     fn inform(&mut self, request: &Message, interface: Ipv4Network) -> Result<Outcome, NoReply> {
         // RFC 2131 section 4.3.5: the options are those of the client's own subnet.
         let scope = match self.scope_containing(request.ciaddr) {
@@ -314,7 +319,8 @@ impl<C: Clock> Server<C> {
         Ok(self.send(message))
     }
 
-    /// The scope of the relay's subnet when relayed, otherwise of the receiving interface.
+    /// Returns the scope of the relay's subnet when relayed, otherwise of the receiving
+    /// interface.
     fn scope_for(&self, request: &Message, interface: Ipv4Network) -> Result<&Scope, NoReply> {
         if !request.giaddr.is_unspecified() {
             let giaddr = request.giaddr;
@@ -350,8 +356,8 @@ impl<C: Clock> Server<C> {
             .or_else(|| pool.find(|address| free(*address)))
     }
 
-    /// Whether `address` is in the scope's pool and is none of the addresses a pool must
-    /// skip: the subnet's network and broadcast addresses, the router, this server.
+    /// Returns whether `address` is in the scope's pool and is not one of the addresses a
+    /// pool must skip: the subnet's network and broadcast addresses, the router, this server.
     fn is_assignable(&self, scope: &Scope, address: Ipv4Addr) -> bool {
         let in_range = scope.range.0 <= address && address <= scope.range.1;
         let reserved = address == scope.subnet.network()
@@ -403,7 +409,7 @@ impl<C: Clock> Server<C> {
         }
     }
 
-    /// A DHCPOFFER or DHCPACK carrying options 1, 3, 6, 15, 51 and 54 as far as the scope
+    /// Builds a DHCPOFFER or DHCPACK carrying options 1, 3, 6, 15, 51 and 54 as far as the scope
     /// has them, in the order of the client's parameter request list.
     fn lease_reply(&self, request: &Message, scope: &Scope, message_type: MessageType, yiaddr: Ipv4Addr) -> Message {
         let lease_secs = u32::try_from(scope.lease_time.as_secs()).unwrap_or(u32::MAX);
@@ -421,8 +427,8 @@ impl<C: Clock> Server<C> {
         Message { options, option_order, ..reply_header(request, message_type, yiaddr) }
     }
 
-    /// A DHCPNAK. RFC 2131 section 4.3.2: through a relay it carries the broadcast flag,
-    /// because the client may not be able to receive unicast at its old address.
+    /// Builds a DHCPNAK. Through a relay it carries the broadcast flag (RFC 2131 section
+    /// 4.3.2), because the client may have a wrong address and may not answer ARP.
     fn nak(&self, request: &Message, reason: String) -> Outcome {
         let options = Options { message: Some(reason.into_bytes()), ..self.reply_options(request) };
         let mut message = Message { options, ..reply_header(request, MessageType::Nak, Ipv4Addr::UNSPECIFIED) };
@@ -444,11 +450,11 @@ impl<C: Clock> Server<C> {
 
     fn send(&self, message: Message) -> Outcome {
         let destination = Destination::of_server_reply(&message);
-        Outcome::Reply(Reply { message, destination })
+        Outcome::Reply(Box::new(Reply { message, destination }))
     }
 }
 
-/// The fixed fields of a reply to `request` (RFC 2131 section 4.3.1, table 3).
+/// Builds the fixed fields of a reply to `request` (RFC 2131 section 4.3.1, table 3).
 fn reply_header(request: &Message, message_type: MessageType, yiaddr: Ipv4Addr) -> Message {
     Message {
         op: Op::Reply,
@@ -512,7 +518,11 @@ fn log_outcome(request: &Message, outcome: &Outcome) {
             tracing::info!(%xid, %chaddr, %received, %sent, yiaddr = %reply.message.yiaddr, destination = ?reply.destination, "DHCP reply");
         }
         Outcome::Recorded => tracing::info!(%xid, %chaddr, %received, "DHCP message recorded, no reply"),
-        Outcome::Ignored(reason @ NoReply::PoolExhausted { .. }) => {
+        Outcome::Ignored(
+            reason @ (NoReply::PoolExhausted { .. }
+            | NoReply::NoScopeForRelay { .. }
+            | NoReply::NoScopeForInterface { .. }),
+        ) => {
             tracing::warn!(%xid, %chaddr, %received, %reason, "DHCP message dropped")
         }
         Outcome::Ignored(reason) => tracing::info!(%xid, %chaddr, %received, %reason, "DHCP message dropped"),
@@ -593,7 +603,7 @@ mod tests {
 
     fn reply(outcome: Outcome) -> Reply {
         match outcome {
-            Outcome::Reply(reply) => reply,
+            Outcome::Reply(reply) => *reply,
             other => panic!("expected a reply, got {other:?}"),
         }
     }
@@ -957,7 +967,7 @@ mod tests {
     }
 
     #[test]
-    fn server_replies_without_parameter_request_list_in_code_order() {
+    fn server_reply_options_default_order() {
         let (mut server, _) = server();
 
         let offer = reply(server.handle(&discover(mac(1)), interface())).message;
@@ -1017,7 +1027,7 @@ mod tests {
     }
 
     #[test]
-    fn server_released_address_goes_to_next_client_when_pool_is_full() {
+    fn server_full_pool_reuses_released_address() {
         let (mut server, _) = server();
         let acks: Vec<Message> = (1..=3).map(|last| bind(&mut server, mac(last))).collect();
         let mut release = client_message(MessageType::Release, mac(1));

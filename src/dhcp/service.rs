@@ -75,7 +75,7 @@ fn answer<C: Clock>(
     };
 
     match server.handle(&request, local) {
-        Outcome::Reply(reply) => Some(reply),
+        Outcome::Reply(reply) => Some(*reply),
         Outcome::Recorded | Outcome::Ignored(_) => None,
     }
 }

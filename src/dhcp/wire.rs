@@ -1,11 +1,11 @@
 //! DHCP messages on the wire (RFC 2131 section 2, options from RFC 2132).
 //!
-//! dhcproto 0.15 decodes the fixed header and encodes every message sent here. This
-//! module reads the options field itself, because dhcproto 0.15 stops at the first option
-//! it cannot read without reporting it, reads option 15 as UTF-8 text although the ME must
-//! see the raw bytes (a trailing dot or NUL included), and has `debug_assert!`s on the
-//! length of some options (80, 81, 94, 151 to 155), so a malformed packet could panic a
-//! debug build.
+//! dhcproto 0.15 decodes the fixed header and encodes every message sent here. This module
+//! reads the options field itself, for three reasons. dhcproto 0.15 stops at the first
+//! option it cannot read without reporting it. It reads option 15 as UTF-8 text, although
+//! the ME must see the raw bytes, a trailing dot or NUL included. And it has
+//! `debug_assert!`s on the length of some options (80, 81, 94, 151 to 155), so a malformed
+//! packet could panic a debug build.
 
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -42,7 +42,7 @@ pub mod code {
     pub const END: u8 = 255;
 }
 
-/// Codes decoded into [`Message`]; the others are skipped.
+/// Codes decoded into [`Message`]. Other codes are skipped.
 const KNOWN_CODES: [u8; 13] = [
     code::SUBNET_MASK,
     code::ROUTER,
@@ -59,7 +59,7 @@ const KNOWN_CODES: [u8; 13] = [
     code::RELAY_AGENT_INFORMATION,
 ];
 
-/// Why a datagram is not a DHCP message this lab can act on.
+/// Reasons a datagram is not a DHCP message this lab can act on.
 #[derive(Debug, thiserror::Error)]
 pub enum WireError {
     #[error("message of {len} bytes is shorter than the 240-byte fixed header and magic cookie")]
@@ -225,7 +225,7 @@ impl Message {
         Ok(bytes)
     }
 
-    /// The chaddr as colon-separated hex, for logs.
+    /// Returns the chaddr as colon-separated hex, for logs.
     pub fn chaddr_display(&self) -> String {
         hardware_address_display(&self.chaddr)
     }
@@ -252,7 +252,7 @@ impl Message {
         header
     }
 
-    /// Every option to encode, option 53 included, in `option_order` first.
+    /// Returns every option to encode, option 53 included, those in `option_order` first.
     fn options_in_order(&self) -> Vec<DhcpOption> {
         let mut present = self.options.to_dhcproto();
         present.push(DhcpOption::MessageType(self.message_type.into()));
@@ -395,7 +395,7 @@ pub fn escape_option15(bytes: &[u8]) -> String {
     bytes.escape_ascii().to_string()
 }
 
-/// A hardware address as colon-separated hex (`00:1a:2b:3c:4d:5e`).
+/// Formats a hardware address as colon-separated hex (`00:1a:2b:3c:4d:5e`).
 pub fn hardware_address_display(bytes: &[u8]) -> String {
     let octets: Vec<String> = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
     octets.join(":")
@@ -411,7 +411,7 @@ fn parse_header(bytes: &[u8]) -> Result<v4::Message, WireError> {
         return Err(WireError::BadMagicCookie { found: cookie });
     }
 
-    // dhcproto keeps the first 16 bytes of chaddr whatever hlen says, so check hlen here.
+    // dhcproto slices chaddr by hlen without a bound check, so check hlen here.
     let hlen = bytes[2];
     if hlen > 16 {
         return Err(WireError::HardwareAddressTooLong { hlen });
@@ -490,7 +490,7 @@ fn address(code: u8, value: &[u8]) -> Result<Ipv4Addr, WireError> {
 }
 
 fn addresses(code: u8, value: &[u8]) -> Result<Vec<Ipv4Addr>, WireError> {
-    if value.is_empty() || value.len() % 4 != 0 {
+    if value.is_empty() || !value.len().is_multiple_of(4) {
         return Err(WireError::InvalidOptionLength { code, len: value.len(), expected: "a non-zero multiple of 4" });
     }
 
@@ -552,7 +552,7 @@ mod tests {
     const MAC: [u8; 6] = [0x00, 0x1b, 0x21, 0x3a, 0x4f, 0x5e];
     const XID: u32 = 0x6d3c_cc5c;
 
-    /// A minimal BOOTREQUEST header with the magic cookie, followed by `options`.
+    /// Builds a minimal BOOTREQUEST header with the magic cookie, followed by `options`.
     fn request_with_options(options: &[u8]) -> Vec<u8> {
         let mut bytes = vec![0; OPTIONS_OFFSET];
         bytes[0] = 1;
