@@ -79,7 +79,7 @@ fn start_dns(lab: &Lab, server: &Server, net: &NodeNet, cancel: &CancellationTok
 fn start_dhcp_server(lab: &Lab, server: &Server, net: &NodeNet, cancel: &CancellationToken, tasks: &mut Tasks) -> std::io::Result<()> {
     let socket = net.udp_bind_broadcast(DHCP_SERVER_PORT, NODE_INTERFACE)?;
     let scopes = lab.scopes.iter().filter(|scope| scope.server == server.name).map(dhcp_scope).collect();
-    let config = dhcp::ServerConfig { server_id: server.address, scopes };
+    let config = dhcp::ServerConfig { server_id: server.address, scopes, addressing: dhcp::Addressing::default() };
     let prefix = lab.vlan(server.vlan).expect("VLAN checked by the resolver").subnet.prefix();
     let local = Ipv4Network::new(server.address, prefix).expect("prefix checked by the resolver");
     let name = format!("{} DHCP server", server.name);
@@ -103,7 +103,7 @@ fn dhcp_scope(scope: &crate::topology::Scope) -> dhcp::Scope {
 
 fn start_relay(relay: &crate::topology::Relay, server: &Server, net: &NodeNet, cancel: &CancellationToken, tasks: &mut Tasks) -> std::io::Result<()> {
     let socket = net.udp_bind_broadcast(DHCP_SERVER_PORT, NODE_INTERFACE)?;
-    let config = dhcp::RelayConfig { giaddr: relay.giaddr, servers: vec![relay.dhcp_server_address] };
+    let config = dhcp::RelayConfig { giaddr: relay.giaddr, servers: vec![relay.dhcp_server_address], addressing: dhcp::Addressing::default() };
     let name = format!("{} DHCP relay", server.name);
 
     tracing::info!(node = %server.name, giaddr = %relay.giaddr, server = %relay.dhcp_server_address, "starting DHCP relay");

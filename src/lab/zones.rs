@@ -18,7 +18,7 @@ pub fn zones_for(lab: &Lab, server: &Server) -> Vec<ZoneSpec> {
 
 fn forward_zone(lab: &Lab, zone: &topology::Zone) -> ZoneSpec {
     let name_servers = zone_name_servers(lab, &zone.servers);
-    let mut records: Vec<RecordSpec> = name_servers.iter().map(|ns| record(zone.origin.as_str(), RecordData::Ns(ns.clone()))).collect();
+    let mut records = secondary_ns_records(zone.origin.as_str(), &name_servers);
 
     for entry in &zone.records {
         let data = match &entry.data {
@@ -44,11 +44,17 @@ fn reverse_zones(lab: &Lab) -> Vec<ZoneSpec> {
     blocks
         .into_iter()
         .map(|(origin, mut ptrs)| {
-            let mut records: Vec<RecordSpec> = name_servers.iter().map(|ns| record(&origin, RecordData::Ns(ns.clone()))).collect();
+            let mut records = secondary_ns_records(&origin, &name_servers);
             records.append(&mut ptrs);
             soa_zone(&origin, &name_servers, records)
         })
         .collect()
+}
+
+/// NS records for every name server after the first; the zone builder makes the apex NS
+/// record of the primary from the SOA.
+fn secondary_ns_records(origin: &str, name_servers: &[String]) -> Vec<RecordSpec> {
+    name_servers.iter().skip(1).map(|ns| record(origin, RecordData::Ns(ns.clone()))).collect()
 }
 
 /// FQDNs of the named servers, in the order given.

@@ -111,10 +111,11 @@ impl Emulator {
     /// Acquires a lease and configures the interface with it.
     async fn lease(&mut self) -> Result<Lease, Reason> {
         let socket = self.net.udp_bind_broadcast(DHCP_CLIENT_PORT, NODE_INTERFACE).map_err(|error| Reason::SetupFailed { step: "DHCP socket".into(), detail: error.to_string() })?;
-        let client = ClientConfig { mac: self.config.mac, hostname: Some(self.config.name.clone()), broadcast: true, attempts: 4, timeout: Duration::from_secs(2) };
-        let lease = self.before_deadline("DHCP", dhcp::acquire(client, socket)).await?.map_err(|error| {
+        let client = ClientConfig { hostname: Some(self.config.name.clone()), ..ClientConfig::new(self.config.mac) };
+        let attempts = client.attempts;
+        let lease = self.before_deadline("DHCP", dhcp::acquire(&client, &socket)).await?.map_err(|error| {
             tracing::info!(%error, "no DHCP lease");
-            Reason::NoLease { attempts: 4 }
+            Reason::NoLease { attempts }
         })?;
 
         self.timeline.record(Step::Lease {
@@ -122,9 +123,9 @@ impl Emulator {
             prefix_len: lease.prefix_len,
             router: lease.router,
             dns_servers: lease.dns_servers.clone(),
-            option15: lease.domain.as_deref().map(dhcp::display_option15),
+            option15: lease.domain.as_deref().map(dhcp::escape_option15),
             relay: lease.relay,
-            server: lease.server_id,
+            server: Some(lease.server_id),
             lease_secs: Some(lease.lease_time.as_secs() as u32),
         });
         self.apply(&lease).await?;
@@ -225,14 +226,24 @@ impl Emulator {
         }
     }
 
+    /// Serves one WS-Management connection, recording each request as it is answered.
     async fn serve_wsman(&mut self, tls: TlsStream, state: &Arc<Mutex<AmtState>>) -> Result<(), Reason> {
         let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel::<WsManEvent>();
-        let served = self.before_deadline("WS-Management", serve_connection(tls, state.clone(), events_tx)).await?;
+        let served = serve_connection(tls, state.clone(), events_tx);
+        tokio::pin!(served);
+
+        let result = loop {
+            tokio::select! {
+                Some(event) = events.recv() => self.timeline.record(Step::WsMan { action: event.action, detail: event.detail }),
+                result = &mut served => break result,
+                () = tokio::time::sleep_until(self.config.deadline) => return Err(Reason::Timeout { phase: "WS-Management".into() }),
+            }
+        };
 
         while let Ok(event) = events.try_recv() {
             self.timeline.record(Step::WsMan { action: event.action, detail: event.detail });
         }
-        served.map_err(|error| Reason::SetupFailed { step: "WS-Management".into(), detail: error.to_string() })
+        result.map_err(|error| Reason::SetupFailed { step: "WS-Management".into(), detail: error.to_string() })
     }
 
     fn record_checks(&mut self, judge: &MeJudge) {
@@ -259,7 +270,7 @@ impl Emulator {
 fn suffix_from_option15(raw: Option<&[u8]>) -> Result<DomainName, Reason> {
     let raw = raw.ok_or(Reason::NoDnsSuffix)?;
     let trimmed = raw.iter().rposition(|byte| *byte != 0).map_or(&raw[..0], |last| &raw[..=last]);
-    let shown = dhcp::display_option15(raw);
+    let shown = dhcp::escape_option15(raw);
 
     let text = std::str::from_utf8(trimmed).map_err(|_| Reason::InvalidOption15 { value: shown.clone(), why: "not ASCII text".into() })?;
     if text.is_empty() || text == "." {
