@@ -10,10 +10,9 @@ use serde::Serialize;
 
 use crate::amt::verdict::Reason;
 
-/// Ordered events of one PC.
-#[derive(Clone, Debug, Serialize)]
+/// Ordered events of one PC; serialized as the list of its events.
+#[derive(Clone, Debug)]
 pub struct Timeline {
-    #[serde(skip)]
     origin: Instant,
     events: Vec<Event>,
 }
@@ -114,6 +113,12 @@ impl Verdict {
             Self::Provisioned { .. } => "provisioned",
             Self::Refused { code, .. } => code,
         }
+    }
+}
+
+impl Serialize for Timeline {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.events.serialize(serializer)
     }
 }
 
