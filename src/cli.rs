@@ -127,11 +127,12 @@ impl CliError {
 }
 
 pub fn init_logging(args: &Args) {
+    // hickory logs every DNS request at info; one line per query is only wanted with -vvv.
     let default = match (args.quiet, args.verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
-        (false, 1) => "info",
-        (false, 2) => "debug",
+        (false, 1) => "info,hickory_server=warn,hickory_proto=warn",
+        (false, 2) => "debug,hickory_server=warn,hickory_proto=warn",
         (false, _) => "trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));

@@ -1,4 +1,4 @@
-//! What happened to one emulated PC, step by step, and how it ended.
+//! The timeline of one emulated PC, step by step, and its verdict.
 //!
 //! The ME emulator records these; the report prints them. Times are offsets from the
 //! moment the lab started its clients, so that timelines of different PCs line up.
@@ -26,7 +26,7 @@ pub struct Event {
     pub step: Step,
 }
 
-/// One step of provisioning as the ME sees it.
+/// One step of provisioning, as observed by the ME.
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "step", rename_all = "snake_case")]
 pub enum Step {
@@ -45,7 +45,7 @@ pub enum Step {
     },
     /// The DNS suffix discovery uses, and where it came from.
     Suffix { suffix: String, source: SuffixSource },
-    /// Answer to the provisionserver lookup.
+    /// Result of the provisionserver lookup.
     Dns { qname: String, server: Ipv4Addr, cnames: Vec<String>, address: Ipv4Addr },
     Hello { to: SocketAddr, retry_count: u32, hashes: usize },
     /// The setup server connected back and completed the TLS handshake.
@@ -67,7 +67,7 @@ pub enum SuffixSource {
     Option15,
 }
 
-/// How a PC ended.
+/// Final state of a PC.
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Verdict {
@@ -107,7 +107,7 @@ impl Verdict {
         Self::Refused { code: reason.code(), reason }
     }
 
-    /// The reason code, or `provisioned`: what a topology's `expect` names.
+    /// Returns the reason code, or `provisioned`, as a topology's `expect.outcome` names it.
     pub fn code(&self) -> &'static str {
         match self {
             Self::Provisioned { .. } => "provisioned",

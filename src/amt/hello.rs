@@ -57,7 +57,7 @@ impl HashAlgorithm {
     }
 
     /// Digest length in bytes.
-    pub fn len(self) -> usize {
+    pub fn digest_len(self) -> usize {
         match self {
             Self::Sha1 => 20,
             Self::Sha256 => 32,
@@ -85,7 +85,7 @@ pub struct CertHash {
 impl CertHash {
     /// Returns `None` when the digest length does not fit the algorithm.
     pub fn new(algorithm: HashAlgorithm, digest: Vec<u8>) -> Option<Self> {
-        (digest.len() == algorithm.len()).then_some(Self { algorithm, digest })
+        (digest.len() == algorithm.digest_len()).then_some(Self { algorithm, digest })
     }
 
     /// Hashes a DER-encoded certificate.
@@ -267,8 +267,8 @@ fn parse_hash(body: &[u8], at: usize, index: usize) -> Result<(CertHash, usize),
         unreachable!("slice of two bytes")
     };
     let algorithm = HashAlgorithm::from_code(code).ok_or(HelloError::UnknownHashType { index, code })?;
-    if usize::from(len) != algorithm.len() {
-        return Err(HelloError::HashLengthMismatch { index, algorithm: algorithm.name(), len, expected: algorithm.len() });
+    if usize::from(len) != algorithm.digest_len() {
+        return Err(HelloError::HashLengthMismatch { index, algorithm: algorithm.name(), len, expected: algorithm.digest_len() });
     }
 
     let start = at + 2;

@@ -62,12 +62,12 @@ fn me_config(client: &Client, built: &Built, chain: &LabChain, origin: Instant, 
     }
 }
 
-/// The algorithm a custom root hash is entered with: SHA-256 where the firmware compares
-/// SHA-256, else SHA-1, the only one older firmware knows.
+/// Picks the algorithm a custom root hash is entered with: SHA-256 where the firmware
+/// compares SHA-256, else SHA-1, the only one older firmware supports.
 fn custom_hash_algorithm(profile: &FirmwareProfile) -> HashAlgorithm {
     if profile.trusts_algorithm(HashAlgorithm::Sha256) { HashAlgorithm::Sha256 } else { HashAlgorithm::Sha1 }
 }
 
 fn report(client: &Client, timeline: Timeline, verdict: Verdict) -> ClientReport {
-    ClientReport::new(client.name.clone(), client.vlan, client.firmware.clone(), client.mac, client.uuid, client.expect.clone(), verdict, timeline)
+    ClientReport::new(client, verdict, timeline)
 }

@@ -14,8 +14,12 @@ use tokio_util::sync::CancellationToken;
 pub use state::{LabState, StateRecord};
 
 use crate::pki::{CertSpec, KeySpec, LabChain, LabPki};
-use crate::report::LabReport;
+use crate::report::{ClientReport, LabReport, SessionReport};
+use crate::timeline::Step;
 use crate::topology::{KeyKind, Lab};
+
+/// How long to wait for the setup server's last session report after the clients end.
+const SESSION_GRACE: Duration = Duration::from_secs(1);
 
 /// Settings of one run that do not come from the topology.
 #[derive(Clone, Debug, Default)]
@@ -26,7 +30,7 @@ pub struct RunOptions {
     pub timeout: Option<Duration>,
 }
 
-/// Why a lab could not be built or run.
+/// Failure to build or run a lab.
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {
     #[error("lab {lab} is already running (pid {pid}): stop it with `vprolab down {lab}`")]
@@ -107,8 +111,8 @@ fn issue_chain(request: &crate::topology::CertificateRequest, dir: &Path) -> Res
     Ok(chain)
 }
 
-/// The provisioning certificate the topology asks for, valid from a day ago (so that a
-/// client clock slightly behind still accepts it) for `valid_days`.
+/// Builds the provisioning certificate the topology requests. It is valid from a day ago,
+/// so that a client clock slightly behind still accepts it, for `valid_days`.
 fn cert_spec(request: &crate::topology::CertificateRequest) -> CertSpec {
     let now = time::OffsetDateTime::now_utc();
     let key = match request.key {
@@ -135,6 +139,7 @@ impl RunningLab {
     pub async fn run_clients(&mut self, timeout: Duration, topology: &Path) -> LabReport {
         let started = Instant::now();
         let clients = clients::run_all(&self.lab, &self.built, &self.chain, timeout).await;
+        let setup_sessions = self.collect_sessions(&clients).await;
 
         LabReport {
             lab: self.lab.name.clone(),
@@ -142,7 +147,27 @@ impl RunningLab {
             build_ms: self.build_time,
             total_ms: self.build_time + started.elapsed(),
             clients,
+            setup_sessions,
         }
+    }
+
+    /// Collects the setup server's session reports: at least one per client that sent a
+    /// hello. A session reports shortly after its ME has its verdict, once the server has
+    /// read the final state back, so this waits a moment for those.
+    async fn collect_sessions(&mut self, clients: &[ClientReport]) -> Vec<SessionReport> {
+        let expected = clients.iter().filter(|client| client.timeline.events().iter().any(|event| matches!(event.step, Step::Hello { .. }))).count();
+        let mut sessions = Vec::new();
+
+        while sessions.len() < expected {
+            match tokio::time::timeout(SESSION_GRACE, self.services.sessions.recv()).await {
+                Ok(Some(session)) => sessions.push(SessionReport::new(&session)),
+                _ => break,
+            }
+        }
+        while let Ok(session) = self.services.sessions.try_recv() {
+            sessions.push(SessionReport::new(&session));
+        }
+        sessions
     }
 
     /// Stops the services and removes every namespace.

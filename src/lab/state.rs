@@ -42,7 +42,7 @@ impl LabState {
 
     /// Creates the state folder (mode 0700) and writes the first record.
     ///
-    /// When `dir` already holds the state of an earlier run whose process is gone, that
+    /// When `dir` already contains the state of an earlier run whose process is gone, that
     /// state is returned in `Err(LabError::Leftover)` so that the caller can remove it.
     pub fn create(dir: &Path, lab: &str, owned: bool) -> Result<Self, LabError> {
         if let Some(previous) = read_record(dir)? {

@@ -57,7 +57,7 @@ pub struct MeConfig {
     pub deadline: tokio::time::Instant,
 }
 
-/// What one ME reports at the end.
+/// Final report of one ME.
 pub struct MeOutcome {
     pub timeline: Timeline,
     pub verdict: Verdict,
@@ -72,7 +72,7 @@ pub async fn run(config: MeConfig) -> MeOutcome {
     let verdict = match me.provision().await {
         Ok(verdict) => verdict,
         Err(reason) => {
-            tracing::info!(code = reason.code(), %reason, "ME refused provisioning");
+            tracing::info!(code = reason.code(), %reason, "ME stopped without provisioning");
             Verdict::refused(reason)
         }
     };
@@ -85,7 +85,7 @@ struct Emulator {
     timeline: Timeline,
 }
 
-/// Where discovery found the setup server.
+/// Result of discovery: the DNS suffix, its source and the setup server's address.
 struct Discovery {
     suffix: DomainName,
     source: SuffixSource,
@@ -208,6 +208,8 @@ impl Emulator {
         let (mut stream, mut peer) = (stream, peer);
 
         loop {
+            // Without TCP_NODELAY every WS-Management response waits for a delayed ACK.
+            let _ = stream.set_nodelay(true);
             let tls = me_tls::accept(tls_config.clone(), stream, TLS_HANDSHAKE_TIMEOUT).await;
             self.record_checks(judge);
             let tls = tls.map_err(|error| judge.refusal().unwrap_or(Reason::TlsFailed { error: error.to_string() }))?;
@@ -218,7 +220,8 @@ impl Emulator {
             self.serve_wsman(tls, &state).await?;
 
             if let Some(verdict) = provisioned(&state, discovery, &accepted) {
-                self.timeline.record(Step::Provisioned { control_mode: "ACM".into(), provisioning_state: "post".into() });
+                let control_mode = state.lock().expect("AMT state lock").control_mode.short_name().to_owned();
+                self.timeline.record(Step::Provisioned { control_mode, provisioning_state: "post".into() });
                 return Ok(verdict);
             }
 
@@ -226,7 +229,7 @@ impl Emulator {
         }
     }
 
-    /// Serves one WS-Management connection, recording each request as it is answered.
+    /// Serves one WS-Management connection and records each request when it completes.
     async fn serve_wsman(&mut self, tls: TlsStream, state: &Arc<Mutex<AmtState>>) -> Result<(), Reason> {
         let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel::<WsManEvent>();
         let served = serve_connection(tls, state.clone(), events_tx);
@@ -270,13 +273,13 @@ impl Emulator {
 fn suffix_from_option15(raw: Option<&[u8]>) -> Result<DomainName, Reason> {
     let raw = raw.ok_or(Reason::NoDnsSuffix)?;
     let trimmed = raw.iter().rposition(|byte| *byte != 0).map_or(&raw[..0], |last| &raw[..=last]);
-    let shown = dhcp::escape_option15(raw);
+    let escaped = dhcp::escape_option15(raw);
 
-    let text = std::str::from_utf8(trimmed).map_err(|_| Reason::InvalidOption15 { value: shown.clone(), why: "not ASCII text".into() })?;
+    let text = std::str::from_utf8(trimmed).map_err(|_| Reason::InvalidOption15 { value: escaped.clone(), why: "not ASCII text".into() })?;
     if text.is_empty() || text == "." {
         return Err(Reason::NoDnsSuffix);
     }
-    DomainName::parse(text).map_err(|error| Reason::InvalidOption15 { value: shown, why: error.to_string() })
+    DomainName::parse(text).map_err(|error| Reason::InvalidOption15 { value: escaped, why: error.to_string() })
 }
 
 fn lookup_reason(error: LookupError, qname: &str, server: Ipv4Addr) -> Reason {
@@ -303,7 +306,7 @@ fn fill_audit(state: &Mutex<AmtState>, matched: &CertHash, peer: SocketAddr, tls
 fn provisioned(state: &Mutex<AmtState>, discovery: &Discovery, matched: &CertHash) -> Option<Verdict> {
     let state = state.lock().expect("AMT state lock");
     let provisioned = state.provisioning_state == ProvisioningState::Post && state.control_mode == ControlMode::Admin;
-    provisioned.then(|| Verdict::Provisioned { domain: discovery.suffix.to_string(), control_mode: "ACM".into(), matched_hash: matched.to_string() })
+    provisioned.then(|| Verdict::Provisioned { domain: discovery.suffix.to_string(), control_mode: state.control_mode.short_name().into(), matched_hash: matched.to_string() })
 }
 
 /// The ME's side of the TLS handshake: applies the firmware's certificate rules to the

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, OtherError, ServerConfig, SignatureScheme};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -56,18 +56,6 @@ pub enum TlsError {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 struct ChainRejection(String);
-
-/// Generates a key pair and a self-signed certificate for it, as the ME does before it
-/// sends its hello. The key is RSA 2048, the key size of real firmware.
-pub fn generate_identity(common_name: &str) -> Result<(CertificateDer<'static>, PrivateKeyDer<'static>), TlsError> {
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256)?;
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
-    params.distinguished_name.push(rcgen::DnType::CommonName, common_name);
-    let certificate = params.self_signed(&key)?;
-
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-    Ok((certificate.der().clone(), key))
-}
 
 /// Builds the ME's TLS server configuration: TLS 1.2 and 1.3, the given certificate, and a
 /// required client certificate whose chain is passed to `judge`.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::timeline::{Step, SuffixSource, Timeline, Verdict};
-use crate::topology::Expectation;
+use crate::topology::{Client, Expectation};
 
 /// Everything a run found out.
 #[derive(Debug, Serialize)]
@@ -20,6 +20,41 @@ pub struct LabReport {
     #[serde(serialize_with = "millis")]
     pub total_ms: Duration,
     pub clients: Vec<ClientReport>,
+    /// Sessions of the setup server, one per ME it tried to set up.
+    pub setup_sessions: Vec<SessionReport>,
+}
+
+/// One setup-server session, from the server's side.
+#[derive(Debug, Serialize)]
+pub struct SessionReport {
+    /// Source address of the hello.
+    pub peer: String,
+    pub uuid: String,
+    pub hello_version: u16,
+    pub retry_count: u32,
+    /// SHA-256 of the ME's self-signed TLS certificate, once the handshake got that far.
+    pub me_certificate_sha256: Option<String>,
+    /// `activated in ACM`, or why the session failed.
+    pub result: String,
+    pub activated: bool,
+}
+
+impl SessionReport {
+    pub fn new(session: &crate::scs::ScsSession) -> Self {
+        let (result, activated) = match &session.result {
+            Ok(activation) => (format!("activated in {}, AMT {}", activation.control_mode.short_name(), activation.amt_version), true),
+            Err(error) => (error.to_string(), false),
+        };
+        Self {
+            peer: session.peer.to_string(),
+            uuid: session.uuid.to_string(),
+            hello_version: session.hello_version,
+            retry_count: session.retry_count,
+            me_certificate_sha256: session.me_certificate_sha256.clone(),
+            result,
+            activated,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -41,7 +76,7 @@ pub struct ClientReport {
 
 impl ClientReport {
     /// Fills the fields derived from the timeline and compares with the expectation.
-    pub fn new(name: String, vlan: u16, firmware: String, mac: [u8; 6], uuid: uuid::Uuid, expected: Expectation, verdict: Verdict, timeline: Timeline) -> Self {
+    pub fn new(client: &Client, verdict: Verdict, timeline: Timeline) -> Self {
         let address = timeline.events().iter().find_map(|event| match &event.step {
             Step::Lease { address, .. } => Some(*address),
             _ => None,
@@ -50,10 +85,22 @@ impl ClientReport {
             Step::Suffix { suffix, .. } => Some(suffix.clone()),
             _ => None,
         });
-        let as_expected = matches_expectation(&expected, &verdict);
-        let mac = mac.iter().map(|byte| format!("{byte:02x}")).collect::<Vec<_>>().join(":");
+        let as_expected = matches_expectation(&client.expect, &verdict);
+        let mac = client.mac.iter().map(|byte| format!("{byte:02x}")).collect::<Vec<_>>().join(":");
 
-        Self { name, vlan, firmware, mac, uuid: uuid.to_string(), address, domain, expected, verdict, as_expected, timeline }
+        Self {
+            name: client.name.clone(),
+            vlan: client.vlan,
+            firmware: client.firmware.clone(),
+            mac,
+            uuid: client.uuid.to_string(),
+            address,
+            domain,
+            expected: client.expect.clone(),
+            verdict,
+            as_expected,
+            timeline,
+        }
     }
 }
 
@@ -80,6 +127,13 @@ impl LabReport {
         for client in &self.clients {
             out.push('\n');
             render_client(&mut out, client);
+        }
+
+        if !self.setup_sessions.is_empty() {
+            let _ = writeln!(out, "\nsetup server sessions");
+            for session in &self.setup_sessions {
+                let _ = writeln!(out, "  hello v{} from {} (UUID {}, retry {}): {}", session.hello_version, session.peer, session.uuid, session.retry_count, session.result);
+            }
         }
 
         let matched = self.clients.iter().filter(|client| client.as_expected).count();
@@ -111,7 +165,7 @@ fn describe_expectation(expected: &Expectation) -> String {
     }
 }
 
-/// One line for a timeline step.
+/// Describes a timeline step in one line.
 fn describe(step: &Step) -> String {
     match step {
         Step::Lease { address, prefix_len, router, dns_servers, option15, relay, server, lease_secs } => {
@@ -195,8 +249,9 @@ mod tests {
     fn text_names_client_and_verdict() {
         let mut timeline = Timeline::new(Instant::now());
         timeline.record(Step::Suffix { suffix: "jcert.info".into(), source: SuffixSource::Option15 });
-        let client = ClientReport::new("pc90".into(), 90, "4.1.1".into(), [2, 0, 0, 0, 0, 1], uuid::Uuid::nil(), expectation("provisioned", None), provisioned("jcert.info"), timeline);
-        let report = LabReport { lab: "single".into(), topology: "single.yaml".into(), build_ms: Duration::ZERO, total_ms: Duration::ZERO, clients: vec![client] };
+        let pc90 = Client { name: "pc90".into(), vlan: 90, firmware: "4.1.1".into(), mac: [2, 0, 0, 0, 0, 1], uuid: uuid::Uuid::nil(), expect: expectation("provisioned", None) };
+        let client = ClientReport::new(&pc90, provisioned("jcert.info"), timeline);
+        let report = LabReport { lab: "single".into(), topology: "single.yaml".into(), build_ms: Duration::ZERO, total_ms: Duration::ZERO, clients: vec![client], setup_sessions: Vec::new() };
 
         let text = report.to_text();
 

@@ -44,7 +44,7 @@ struct Me {
 
 impl Me {
     fn start(refusal: Option<&str>, versions: &[&'static rustls::SupportedProtocolVersion]) -> Self {
-        let (certificate, key) = me_tls::generate_identity("vpro-1").unwrap();
+        let (certificate, key) = crate::pki::me_identity(uuid::Uuid::nil()).unwrap();
         let judge = Arc::new(FixedJudge(refusal.map(String::from)));
         let config = me_tls::server_config_with_versions(certificate.clone(), key, judge, versions).unwrap();
         let listener = listen();

@@ -10,7 +10,7 @@ use ipnetwork::Ipv4Network;
 use serde::Serialize;
 use uuid::Uuid;
 
-/// Longest network interface name the kernel accepts (IFNAMSIZ - 1).
+/// Maximum length of a network interface name (IFNAMSIZ - 1).
 pub const MAX_IFNAME_LEN: usize = 15;
 
 /// Name of the interface every node has on its VLAN.
@@ -173,7 +173,7 @@ pub struct Expectation {
 #[serde(transparent)]
 pub struct DomainName(String);
 
-/// Why a string is not a domain name.
+/// Reason a string is not a domain name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DomainNameError {
     #[error("empty name")]
@@ -209,7 +209,7 @@ impl DomainName {
         &self.0
     }
 
-    /// Whether `self` is `zone` or a name under it.
+    /// Checks whether `self` is `zone` or a name under it.
     pub fn is_within(&self, zone: &DomainName) -> bool {
         self.0 == zone.0 || self.0.ends_with(&format!(".{}", zone.0))
     }

@@ -111,8 +111,8 @@ impl Resolver {
         }
     }
 
-    /// Checks a node name and that it is unused; namespaces are named `<lab>-<node>` and
-    /// switch ports are named after the node, so the name must fit an interface name.
+    /// Checks a node name and that it is unused. Switch ports are named after their node,
+    /// so the name must fit a Linux interface name.
     fn node_name(&mut self, name: &Spanned<String>, path: &str) -> bool {
         if let Err(why) = check_node_name(&name.value) {
             self.report(Problem::on(name, path, format!("invalid node name {:?}: {why}", name.value)));
@@ -424,7 +424,7 @@ impl Resolver {
         self.host_address_in(vlan.subnet, raw, address, path).then_some(address)
     }
 
-    /// Parses `first-last` and checks it lies in the VLAN and holds no static address.
+    /// Parses `first-last` and checks that it lies in the VLAN and contains no static address.
     fn range(&mut self, raw: &Spanned<String>, vlan: Option<&Vlan>, path: &str) -> Option<(Ipv4Addr, Ipv4Addr)> {
         let parsed = raw.value.split_once('-').and_then(|(first, last)| Some((first.trim().parse::<Ipv4Addr>().ok()?, last.trim().parse::<Ipv4Addr>().ok()?)));
         let Some((first, last)) = parsed else {
@@ -445,8 +445,8 @@ impl Resolver {
             return None;
         }
 
-        let taken: Vec<(Ipv4Addr, String)> = self.addresses.iter().filter(|(address, _)| (first..=last).contains(*address)).map(|(address, owner)| (*address, owner.clone())).collect();
-        for (address, owner) in taken {
+        let static_in_range: Vec<(Ipv4Addr, String)> = self.addresses.iter().filter(|(address, _)| (first..=last).contains(*address)).map(|(address, owner)| (*address, owner.clone())).collect();
+        for (address, owner) in static_in_range {
             let problem = Problem::on(raw, path, format!("range {first}-{last} contains {address}, the static address of {owner}"));
             self.report(problem.help("start or end the range so that it leaves out every static address"));
         }
@@ -589,8 +589,8 @@ impl Resolver {
         Some(Client { name: name.value.clone(), vlan: vlan?.id, firmware, mac: mac?, uuid: uuid?, expect: expect? })
     }
 
-    /// A client needs a scope for its VLAN, served from that VLAN or through a relay on it,
-    /// because DHCP broadcasts do not cross the L3 switch.
+    /// Checks that a client's VLAN has a scope, served from that VLAN or through a relay on
+    /// it, because DHCP broadcasts do not cross the L3 switch.
     fn check_dhcp_reach(&mut self, vlan: &Vlan, raw: &Spanned<u16>, dhcp: &DhcpPlan, path: &str) {
         let Some(scope) = dhcp.scopes.iter().find(|scope| scope.vlan == vlan.id) else {
             let problem = Problem::on(raw, path, format!("VLAN {} has no DHCP scope, so the client gets no address", vlan.id));
@@ -639,7 +639,7 @@ impl Resolver {
             None => None,
             Some(domain) => Some(self.domain_name(domain, &format!("{path}.domain"))?),
         };
-        valid.then(|| Expectation { outcome, domain })
+        valid.then_some(Expectation { outcome, domain })
     }
 }
 
@@ -675,7 +675,7 @@ fn check_node_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A locally administered unicast MAC derived from the lab and node names, so that a lab
+/// Derives a locally administered unicast MAC from the lab and node names, so that a lab
 /// gets the same addresses every run.
 fn derived_mac(lab: &str, node: &str) -> [u8; 6] {
     let digest = Sha256::digest(format!("mac/{lab}/{node}"));

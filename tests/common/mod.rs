@@ -37,8 +37,8 @@ pub struct SandboxedRun {
     pub namespace_mounts_added: i64,
 }
 
-/// Script run inside the sandbox. It prints one `key=value` line per finding after the
-/// run, so the test sees what the lab left.
+/// Script run inside the sandbox. After the run it prints one `key=value` line per
+/// finding, so the test can check what the lab left.
 const SCRIPT: &str = r#"
 mkdir -p /run/netns /run/vprolab
 mount -t tmpfs tmpfs /run/netns || exit 90

@@ -56,7 +56,7 @@ fn client_config(chain: &TestChain) -> Arc<rustls::ClientConfig> {
 #[tokio::test]
 async fn handshake_passes_whole_chain_to_judge() {
     let chain = TestChain::new("scs.jcert.info");
-    let (cert, key) = generate_identity("vpro-1").unwrap();
+    let (cert, key) = crate::pki::me_identity(uuid::Uuid::nil()).unwrap();
     let judge = RecordingJudge::new(None);
     let listener = listen();
     let addr = listener.local_addr().unwrap();
@@ -76,7 +76,7 @@ async fn handshake_passes_whole_chain_to_judge() {
 #[tokio::test]
 async fn refused_chain_sends_certificate_unknown_over_tls12() {
     let chain = TestChain::new("scs.jcert.info");
-    let (cert, key) = generate_identity("vpro-1").unwrap();
+    let (cert, key) = crate::pki::me_identity(uuid::Uuid::nil()).unwrap();
     let judge = RecordingJudge::new(Some("root hash not in the trusted list"));
     let config = server_config_with_versions(cert, key, judge, &[&rustls::version::TLS12]).unwrap();
     let listener = listen();
@@ -98,16 +98,16 @@ async fn refused_chain_sends_certificate_unknown_over_tls12() {
 #[test]
 fn certificate_dns_name_prefers_common_name() {
     let chain = TestChain::new("scs.jcert.info");
-    let (me_cert, _) = generate_identity("vpro-1").unwrap();
+    let (me_cert, _) = crate::pki::me_identity(uuid::Uuid::nil()).unwrap();
 
     assert_eq!(certificate_dns_name(&chain.chain[0]).as_deref(), Some("scs.jcert.info"));
-    assert_eq!(certificate_dns_name(&me_cert).as_deref(), Some("vpro-1"));
+    assert_eq!(certificate_dns_name(&me_cert).as_deref(), Some("AMT 00000000-0000-0000-0000-000000000000"));
     assert_eq!(certificate_dns_name(&CertificateDer::from(vec![0x30, 0x00])), None);
 }
 
 #[test]
 fn generated_identity_is_rsa_2048_self_signed() {
-    let (cert, _) = generate_identity("vpro-1").unwrap();
+    let (cert, _) = crate::pki::me_identity(uuid::Uuid::nil()).unwrap();
     let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).unwrap();
 
     assert_eq!(parsed.subject(), parsed.issuer());
@@ -124,7 +124,7 @@ async fn s_client(
     let chain = TestChain::new("scs.jcert.info");
     let dir = tempfile::tempdir().unwrap();
     let (leaf, others, key_file) = chain.write_pem(dir.path());
-    let (cert, key) = generate_identity("vpro-1").unwrap();
+    let (cert, key) = crate::pki::me_identity(uuid::Uuid::nil()).unwrap();
     let listener = listen();
     let addr = listener.local_addr().unwrap();
     let me = spawn_me(listener, server_config(cert, key, judge).unwrap());
