@@ -1,0 +1,47 @@
+//! `validate`: check a topology file and describe it.
+
+use vprolab::topology::{self, Lab};
+
+use super::{CliError, ValidateArgs};
+use crate::exit;
+
+pub(crate) fn validate_file(args: &ValidateArgs) -> Result<u8, CliError> {
+    let lab = topology::load(&args.file)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&lab).expect("model serializes"));
+    } else {
+        print!("{}", describe_lab(&lab));
+    }
+    Ok(exit::OK)
+}
+
+fn describe_lab(lab: &Lab) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+
+    let _ = writeln!(out, "lab {}: valid", lab.name);
+    for vlan in &lab.switch.vlans {
+        let _ = writeln!(out, "  VLAN {}: {} gateway {} on switch {}", vlan.id, vlan.subnet, vlan.gateway, lab.switch.name);
+    }
+    for server in &lab.servers {
+        let roles: Vec<String> = server.roles.iter().map(|role| format!("{role:?}")).collect();
+        let _ = writeln!(out, "  server {}: VLAN {} {} {} [{}]", server.name, server.vlan, server.address, server.fqdn, roles.join(", "));
+    }
+    for zone in &lab.zones {
+        let _ = writeln!(out, "  zone {}: served by {}, {} records", zone.origin, zone.servers.join(", "), zone.records.len());
+    }
+    for scope in &lab.scopes {
+        let domain = scope.domain.as_ref().map_or("none".into(), ToString::to_string);
+        let _ = writeln!(out, "  DHCP scope VLAN {}: {}-{} from {}, option 15 {}", scope.vlan, scope.range.0, scope.range.1, scope.server, domain);
+    }
+    for relay in &lab.relays {
+        let _ = writeln!(out, "  DHCP relay {} on VLAN {} (giaddr {}) -> {} ({})", relay.server, relay.listen_vlan, relay.giaddr, relay.dhcp_server, relay.dhcp_server_address);
+    }
+    let setup = &lab.setup_server;
+    let _ = writeln!(out, "  setup server {} ({}) port {}, certificate CN={}", setup.server, setup.fqdn, setup.port, setup.certificate.cn);
+    for client in &lab.clients {
+        let _ = writeln!(out, "  client {}: VLAN {} firmware {}, expected {}", client.name, client.vlan, client.firmware, client.expect.outcome);
+    }
+    out
+}
+
