@@ -27,6 +27,8 @@ test:
 	$(CARGO) test --workspace --locked --no-run
 	$(SANDBOX) $(CARGO) test --workspace --locked --offline
 
+# Removes the reference labs when they were started with `vprolab up` outside the
+# sandbox; labs run by the targets above live in their sandbox and vanish with it.
 down:
 	-$(VPROLAB) down single
 	-$(VPROLAB) down wildcard

@@ -4,6 +4,7 @@
 pub mod amt;
 pub mod dhcp;
 pub mod dns;
+pub mod files;
 pub mod lab;
 pub mod me;
 pub mod net;

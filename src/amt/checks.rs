@@ -147,6 +147,30 @@ pub struct ChainReport {
 
 impl CertRefusal {
     /// Stable kebab-case code, used by topology files in `expect.outcome`.
+    /// Every code [`CertRefusal::code`] returns.
+    pub const CODES: &'static [&'static str] = &[
+        "empty-chain",
+        "malformed-certificate",
+        "chain-incomplete",
+        "bad-signature",
+        "unsupported-signature-algorithm",
+        "issuer-not-ca",
+        "no-root",
+        "untrusted-root",
+        "key-too-small",
+        "key-too-large",
+        "key-type-unsupported",
+        "sha1-signature",
+        "expired",
+        "not-yet-valid",
+        "no-server-auth",
+        "no-setup-usage",
+        "setup-ou-mismatch",
+        "invalid-dns-suffix",
+        "internal-name",
+        "domain-mismatch",
+    ];
+
     pub fn code(&self) -> &'static str {
         match self {
             Self::EmptyChain => "empty-chain",

@@ -26,8 +26,8 @@ pub enum Reason {
     #[error("no provisionserver record: {qname} returned {rcode} from {server}")]
     NoProvisionServerRecord { qname: String, server: Ipv4Addr, rcode: String },
 
-    #[error("{qname} is an alias of {target}, which has no address")]
-    ProvisionServerNoAddress { qname: String, target: String },
+    #[error("{qname} is an alias of {target}, which has no address: {why}")]
+    ProvisionServerNoAddress { qname: String, target: String, why: String },
 
     #[error("DNS lookup of {qname} at {server} failed: {error}")]
     DnsFailed { qname: String, server: Ipv4Addr, error: String },
@@ -52,6 +52,28 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Codes of the reasons other than certificate refusals, whose codes are
+    /// [`CertRefusal::CODES`].
+    pub const CODES: &'static [&'static str] = &[
+        "no-lease",
+        "no-dns-suffix",
+        "invalid-option15",
+        "no-dns-server",
+        "no-provisionserver-record",
+        "provisionserver-no-address",
+        "dns-failed",
+        "hello-failed",
+        "no-connect-back",
+        "tls-failed",
+        "setup-failed",
+        "timeout",
+    ];
+
+    /// Every code a verdict can carry: `provisioned` and the code of each reason.
+    pub fn all_codes() -> impl Iterator<Item = &'static str> {
+        std::iter::once("provisioned").chain(Self::CODES.iter().copied()).chain(CertRefusal::CODES.iter().copied())
+    }
+
     /// Stable kebab-case code, used by topology files in `expect.outcome`.
     pub fn code(&self) -> &'static str {
         match self {
@@ -69,5 +91,46 @@ impl Reason {
             Self::SetupFailed { .. } => "setup-failed",
             Self::Timeout { .. } => "timeout",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn codes_list_every_reason() {
+        let addr = SocketAddr::from(([192, 0, 2, 1], 9971));
+        let server = Ipv4Addr::new(192, 0, 2, 1);
+        let reasons = [
+            Reason::NoLease { attempts: 1 },
+            Reason::NoDnsSuffix,
+            Reason::InvalidOption15 { value: String::new(), why: String::new() },
+            Reason::NoDnsServer,
+            Reason::NoProvisionServerRecord { qname: String::new(), server, rcode: String::new() },
+            Reason::ProvisionServerNoAddress { qname: String::new(), target: String::new(), why: String::new() },
+            Reason::DnsFailed { qname: String::new(), server, error: String::new() },
+            Reason::HelloFailed { addr, error: String::new() },
+            Reason::NoConnectBack { waited_ms: 0 },
+            Reason::TlsFailed { error: String::new() },
+            Reason::SetupFailed { step: String::new(), detail: String::new() },
+            Reason::Timeout { phase: String::new() },
+        ];
+
+        let codes: HashSet<&str> = reasons.iter().map(Reason::code).collect();
+
+        assert_eq!(codes.len(), reasons.len());
+        assert_eq!(codes, Reason::CODES.iter().copied().collect());
+    }
+
+    #[test]
+    fn all_codes_include_certificate_codes() {
+        let codes: Vec<&str> = Reason::all_codes().collect();
+
+        assert!(codes.contains(&"provisioned"));
+        assert!(codes.contains(&"domain-mismatch"));
+        assert!(codes.contains(&"no-dns-suffix"));
     }
 }

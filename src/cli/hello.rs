@@ -2,21 +2,17 @@
 
 use std::path::Path;
 
-use vprolab::amt::hello::Hello;
+use vprolab::amt::hello::{Hello, MAX_HELLO_LEN};
+use vprolab::files::{ReadError, read_limited};
 
 use super::CliError;
 use crate::exit;
 
-/// Largest hello file `hello decode` reads.
-const MAX_HELLO_FILE: u64 = 64 * 1024;
-
 pub(crate) fn decode_hello(file: &Path, json: bool) -> Result<u8, CliError> {
-    let len = std::fs::metadata(file).map_err(|error| CliError::Input(format!("cannot read {}: {error}", file.display())))?.len();
-    if len > MAX_HELLO_FILE {
-        return Err(CliError::Input(format!("{} is {len} bytes; a hello is at most {} bytes", file.display(), vprolab::amt::hello::MAX_HELLO_LEN)));
-    }
-
-    let bytes = std::fs::read(file).map_err(|error| CliError::Input(format!("cannot read {}: {error}", file.display())))?;
+    let bytes = read_limited(file, MAX_HELLO_LEN as u64).map_err(|error| match error {
+        ReadError::TooLarge { max } => CliError::Input(format!("{} is not a hello: larger than {max} bytes, the size of the largest hello", file.display())),
+        ReadError::Io(error) => CliError::Input(format!("cannot read {}: {error}", file.display())),
+    })?;
     let hello = Hello::parse(&bytes).map_err(|error| CliError::Input(format!("{} is not a hello: {error}", file.display())))?;
 
     if json {

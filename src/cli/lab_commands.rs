@@ -35,7 +35,8 @@ pub(crate) async fn run_lab(lab: Lab, args: &RunArgs, progress: Progress) -> Res
     let timeout = options.timeout.unwrap_or(lab.timeout);
     let state = lab::open_state(&lab, &options)?;
 
-    progress.say(format!("building lab {}: {} namespaces, {} VLANs", lab.name, 1 + lab.servers.len() + lab.clients.len(), lab.switch.vlans.len()));
+    let vlans = lab.switch.vlans.len();
+    progress.say(format!("building lab {}: {} namespaces, {vlans} VLAN{}", lab.name, 1 + lab.servers.len() + lab.clients.len(), if vlans == 1 { "" } else { "s" }));
     let outcome = tokio::select! {
         outcome = start_and_run(&lab, &state, timeout, &args.file, progress) => Some(outcome),
         signal = shutdown_signal() => {

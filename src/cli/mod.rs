@@ -57,7 +57,7 @@ pub(crate) struct RunArgs {
     pub(crate) state_dir: Option<PathBuf>,
 
     /// How long to wait for every client's verdict, such as 30s; replaces the topology's timeout
-    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    #[arg(long, value_parser = parse_timeout, value_name = "DURATION")]
     pub(crate) timeout: Option<Duration>,
 
     /// Run the whole lab inside a new, empty network namespace and a private mount
@@ -99,6 +99,18 @@ enum HelloCommand {
     },
 }
 
+/// Parses `--timeout`, within the range a topology's `timeout` accepts.
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    let range = vprolab::topology::TIMEOUT_RANGE;
+    let duration = humantime::parse_duration(text).map_err(|error| format!("{error}: write a number and a unit, such as 30s or 2m"))?;
+
+    if range.contains(&duration) {
+        Ok(duration)
+    } else {
+        Err(format!("must be from {} to {}", humantime::format_duration(*range.start()), humantime::format_duration(*range.end())))
+    }
+}
+
 /// Failures of a command, each with its exit code.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -134,7 +146,8 @@ pub fn init_logging(args: &Args) {
         (false, _) => "trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).with_target(false).init();
 }
 
 pub fn run(args: Args) -> Result<u8, CliError> {

@@ -24,7 +24,7 @@ fn describe_lab(lab: &Lab) -> String {
         let _ = writeln!(out, "  VLAN {}: {} gateway {} on switch {}", vlan.id, vlan.subnet, vlan.gateway, lab.switch.name);
     }
     for server in &lab.servers {
-        let roles: Vec<String> = server.roles.iter().map(|role| format!("{role:?}")).collect();
+        let roles: Vec<&str> = server.roles.iter().map(|role| role.name()).collect();
         let _ = writeln!(out, "  server {}: VLAN {} {} {} [{}]", server.name, server.vlan, server.address, server.fqdn, roles.join(", "));
     }
     for zone in &lab.zones {

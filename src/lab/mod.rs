@@ -94,21 +94,17 @@ fn remove_leftover(dir: &Path, record: &StateRecord) -> Result<(), LabError> {
 pub async fn start(lab: &Lab, state: &LabState) -> Result<RunningLab, LabError> {
     let started = Instant::now();
 
-    let request = lab.setup_server.certificate.clone();
-    let state_dir = state.dir().to_owned();
-    let chain = tokio::task::spawn_blocking(move || issue_chain(&request, &state_dir)).await.expect("certificate task")?;
+    // Key generation runs on the blocking pool, which cannot be cancelled; the files are
+    // written here, so that an interrupted start writes nothing after its teardown.
+    let spec = cert_spec(&lab.setup_server.certificate);
+    let chain = tokio::task::spawn_blocking(move || LabPki::generate(&spec)).await.expect("certificate task").map_err(LabError::Pki)?;
+    chain.write(&state.dir().join("pki")).map_err(LabError::Pki)?;
 
     let built = build::build(lab, state).await?;
     let cancel = CancellationToken::new();
     let services = services::start(lab, &built, &chain, &cancel)?;
 
     Ok(RunningLab { lab: lab.clone(), state: state.clone(), built, chain, services, cancel, build_time: started.elapsed() })
-}
-
-fn issue_chain(request: &crate::topology::CertificateRequest, dir: &Path) -> Result<LabChain, LabError> {
-    let chain = LabPki::generate(&cert_spec(request)).map_err(LabError::Pki)?;
-    chain.write(&dir.join("pki")).map_err(LabError::Pki)?;
-    Ok(chain)
 }
 
 /// Builds the provisioning certificate the topology requests. It is valid from a day ago,

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use ipnetwork::Ipv4Network;
 use rustls_pki_types::{CertificateDer, UnixTime};
 use tokio::io::AsyncWriteExt;
+use tracing::Instrument;
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
@@ -66,7 +67,10 @@ pub struct MeOutcome {
 /// Runs one ME to its verdict.
 pub async fn run(config: MeConfig) -> MeOutcome {
     let span = tracing::info_span!("me", node = %config.name);
-    let _entered = span.enter();
+    run_in_span(config).instrument(span).await
+}
+
+async fn run_in_span(config: MeConfig) -> MeOutcome {
     let mut me = Emulator { net: NodeNet::in_namespace(config.namespace.clone()), timeline: Timeline::new(config.origin), config };
 
     let verdict = match me.provision().await {
@@ -282,11 +286,20 @@ fn suffix_from_option15(raw: Option<&[u8]>) -> Result<DomainName, Reason> {
     DomainName::parse(text).map_err(|error| Reason::InvalidOption15 { value: escaped, why: error.to_string() })
 }
 
+/// Maps a failed lookup of `qname` to the reason the ME gives. A response code about a
+/// CNAME target, not about `qname` itself, means the alias exists but leads nowhere.
 fn lookup_reason(error: LookupError, qname: &str, server: Ipv4Addr) -> Reason {
+    let is_qname = |name: &str| name.trim_end_matches('.').eq_ignore_ascii_case(qname);
+
     match error {
+        LookupError::Rcode { qname: name, rcode } if !is_qname(&name) => {
+            Reason::ProvisionServerNoAddress { qname: qname.to_owned(), target: name, why: format!("{} from {server}", dns::rcode_name(rcode)) }
+        }
         LookupError::Rcode { rcode, .. } => Reason::NoProvisionServerRecord { qname: qname.to_owned(), server, rcode: dns::rcode_name(rcode) },
         LookupError::NoData { .. } => Reason::NoProvisionServerRecord { qname: qname.to_owned(), server, rcode: "NOERROR without an address (NODATA)".into() },
-        LookupError::NoAddress { target, .. } => Reason::ProvisionServerNoAddress { qname: qname.to_owned(), target },
+        LookupError::NoAddress { target, rcode, .. } => {
+            Reason::ProvisionServerNoAddress { qname: qname.to_owned(), target, why: format!("{} from {server}", dns::rcode_name(rcode)) }
+        }
         other => Reason::DnsFailed { qname: qname.to_owned(), server, error: other.to_string() },
     }
 }
@@ -380,5 +393,34 @@ mod tests {
     fn option15_with_space_is_not_a_domain() {
         assert!(matches!(suffix_from_option15(Some(b"jcert info")), Err(Reason::InvalidOption15 { .. })));
         assert!(matches!(suffix_from_option15(Some(b"a..b")), Err(Reason::InvalidOption15 { .. })));
+    }
+}
+
+#[cfg(test)]
+mod lookup_tests {
+    use hickory_proto::op::ResponseCode;
+
+    use super::*;
+
+    const SERVER: Ipv4Addr = Ipv4Addr::new(192, 168, 90, 10);
+
+    #[test]
+    fn refused_target_is_alias_without_address() {
+        let error = LookupError::Rcode { qname: "scs.jcert.infoo".into(), rcode: ResponseCode::Refused };
+
+        let reason = lookup_reason(error, "provisionserver.jcert.info", SERVER);
+
+        assert_eq!(reason.code(), "provisionserver-no-address");
+        assert!(reason.to_string().contains("scs.jcert.infoo"), "{reason}");
+        assert!(reason.to_string().contains("REFUSED"), "{reason}");
+    }
+
+    #[test]
+    fn nxdomain_for_qname_is_no_record() {
+        let error = LookupError::Rcode { qname: "provisionserver.jcert.info".into(), rcode: ResponseCode::NXDomain };
+
+        let reason = lookup_reason(error, "provisionserver.jcert.info", SERVER);
+
+        assert_eq!(reason.code(), "no-provisionserver-record");
     }
 }

@@ -191,7 +191,7 @@ fn describe(step: &Step) -> String {
             format!("DNS {qname}{chain} -> A {address} (server {server})")
         }
         Step::Hello { to, retry_count, hashes } => format!("hello to {to}, retry count {retry_count}, {hashes} trusted root hashes"),
-        Step::Tls { peer, protocol, client_chain } => format!("TLS from {peer} ({protocol}), client chain: {}", client_chain.join(" <- ")),
+        Step::Tls { peer, protocol, client_chain } => format!("TLS on port {} from {peer} ({protocol}), client chain: {}", crate::me::AMT_TLS_PORT, client_chain.join(" <- ")),
         Step::Check { rule, passed, evidence } => format!("check {rule}: {} ({evidence})", if *passed { "pass" } else { "FAIL" }),
         Step::WsMan { action, detail } if detail.is_empty() => format!("WS-Man {action}"),
         Step::WsMan { action, detail } => format!("WS-Man {action}: {detail}"),

@@ -84,7 +84,8 @@ fn log_result(peer: SocketAddr, hello: &Hello, result: &Result<Activation, ScsEr
         Ok(activation) => {
             tracing::info!(%peer, uuid = %hello.uuid, amt_version = activation.amt_version, "ME provisioned")
         }
-        Err(error) => tracing::warn!(%peer, uuid = %hello.uuid, %error, "provisioning failed"),
+        // The report shows every failed session; a lab may expect the failure.
+        Err(error) => tracing::info!(%peer, uuid = %hello.uuid, %error, "provisioning failed"),
     }
 }
 

@@ -45,8 +45,8 @@ pub enum LoadError {
     #[error("cannot read topology {path}: {source}")]
     Read { path: PathBuf, source: std::io::Error },
 
-    #[error("topology {path} is larger than {max} bytes: {len} bytes")]
-    TooLarge { path: PathBuf, len: u64, max: u64 },
+    #[error("topology {path} is larger than {max} bytes: is it the right file?")]
+    TooLarge { path: PathBuf, max: u64 },
 
     #[error("{path}: invalid YAML: {message}")]
     Syntax { path: PathBuf, message: String },

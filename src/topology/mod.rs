@@ -10,8 +10,11 @@ mod resolve;
 
 use std::path::Path;
 
+use crate::files::ReadError;
+
 pub use error::{LoadError, Problem};
 pub use model::*;
+pub use resolve::TIMEOUT_RANGE;
 
 /// Largest topology file read. Real topologies are a few kilobytes; the limit keeps a
 /// wrong path (a disk image, a log) from being read whole.
@@ -19,13 +22,10 @@ pub const MAX_FILE_LEN: u64 = 4 * 1024 * 1024;
 
 /// Reads, parses and checks a topology file.
 pub fn load(path: &Path) -> Result<Lab, LoadError> {
-    let read_error = |source| LoadError::Read { path: path.to_owned(), source };
-    let len = std::fs::metadata(path).map_err(read_error)?.len();
-    if len > MAX_FILE_LEN {
-        return Err(LoadError::TooLarge { path: path.to_owned(), len, max: MAX_FILE_LEN });
-    }
-
-    let bytes = std::fs::read(path).map_err(read_error)?;
+    let bytes = crate::files::read_limited(path, MAX_FILE_LEN).map_err(|error| match error {
+        ReadError::Io(source) => LoadError::Read { path: path.to_owned(), source },
+        ReadError::TooLarge { max } => LoadError::TooLarge { path: path.to_owned(), max },
+    })?;
     parse(path, &bytes)
 }
 

@@ -21,7 +21,7 @@ pub struct Lab {
     pub name: String,
     pub description: Option<String>,
     /// How long `run` waits for every client to reach a verdict.
-    #[serde(with = "humantime_serde_secs")]
+    #[serde(rename = "timeout_secs", with = "humantime_serde_secs")]
     pub timeout: Duration,
     pub switch: Switch,
     pub servers: Vec<Server>,
@@ -98,7 +98,7 @@ pub struct Scope {
     pub dns_servers: Vec<Ipv4Addr>,
     /// Option 15, the domain name clients of this scope get.
     pub domain: Option<DomainName>,
-    #[serde(with = "humantime_serde_secs")]
+    #[serde(rename = "lease_time_secs", with = "humantime_serde_secs")]
     pub lease_time: Duration,
 }
 
@@ -262,6 +262,22 @@ impl Lab {
     /// Bridge name of a VLAN in the switch namespace.
     pub fn bridge_of(vlan: u16) -> String {
         format!("vlan{vlan}")
+    }
+}
+
+impl Role {
+    /// Every role with the name topology files use for it.
+    pub const NAMES: &'static [(&'static str, Role)] = &[
+        ("domain-controller", Role::DomainController),
+        ("dns", Role::Dns),
+        ("dhcp-server", Role::DhcpServer),
+        ("dhcp-relay", Role::DhcpRelay),
+        ("setup-server", Role::SetupServer),
+    ];
+
+    /// Returns the name topology files use for the role.
+    pub fn name(self) -> &'static str {
+        Self::NAMES.iter().find(|(_, role)| *role == self).map(|(name, _)| *name).expect("every role is named")
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::Ipv4Addr;
+use std::ops::RangeInclusive;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use uuid::Uuid;
 
 use super::error::Problem;
 use crate::amt::profile::FirmwareProfile;
+use crate::amt::verdict::Reason;
 use super::model::*;
 use super::raw::*;
 
@@ -20,14 +22,11 @@ const DEFAULT_LEASE_TIME: Duration = Duration::from_secs(8 * 3600);
 const DEFAULT_HELLO_PORT: u16 = 9971;
 const DEFAULT_VALID_DAYS: u32 = 365;
 
-/// Role names as written in topology files.
-const ROLE_NAMES: &[(&str, Role)] = &[
-    ("domain-controller", Role::DomainController),
-    ("dns", Role::Dns),
-    ("dhcp-server", Role::DhcpServer),
-    ("dhcp-relay", Role::DhcpRelay),
-    ("setup-server", Role::SetupServer),
-];
+/// Run timeouts a lab accepts: a day is far beyond any provisioning exchange.
+pub const TIMEOUT_RANGE: RangeInclusive<Duration> = Duration::from_millis(100)..=Duration::from_secs(24 * 3600);
+/// Lease times option 51 can carry: 32-bit seconds, where 0xffffffff means infinite
+/// (RFC 2132 9.2) and is not offered here.
+const LEASE_TIME_RANGE: RangeInclusive<Duration> = Duration::from_secs(1)..=Duration::from_secs(u32::MAX as u64 - 1);
 
 const KEY_NAMES: &[(&str, KeyKind)] = &[
     ("rsa-2048", KeyKind::Rsa2048),
@@ -65,15 +64,17 @@ struct Resolver {
     /// that failed its own checks is not reported again as unknown.
     declared_vlans: BTreeSet<String>,
     declared_servers: BTreeSet<String>,
+    declared_addresses: BTreeSet<String>,
 }
 
 impl Resolver {
     fn lab(&mut self, raw: &RawLab) -> Option<Lab> {
         self.declared_vlans = raw.switch.vlans.0.iter().map(|(id, _)| id.value.clone()).collect();
         self.declared_servers = raw.servers.0.iter().map(|(name, _)| name.value.clone()).collect();
+        self.declared_addresses = raw.servers.0.iter().map(|(_, server)| server.value.address.value.trim().to_owned()).collect();
 
         let name = self.lab_name(&raw.lab);
-        let timeout = self.duration(raw.timeout.as_ref(), "timeout", DEFAULT_TIMEOUT);
+        let timeout = self.duration(raw.timeout.as_ref(), "timeout", DEFAULT_TIMEOUT, TIMEOUT_RANGE);
         let switch = self.switch(&raw.switch);
         let servers = self.servers(&raw.servers, &switch, name.as_deref());
         let zones = self.zones(&raw.zones, &servers);
@@ -191,6 +192,10 @@ impl Resolver {
             self.report(problem.help(format!("did you mean {fixed}?")));
             return None;
         }
+        if let Some(kind) = special_range(subnet) {
+            self.report(Problem::on(raw, path, format!("subnet {subnet} is in the {kind} range, which hosts cannot use on a segment")).help("use a private range such as 192.168.90.0/24 or 10.0.0.0/16"));
+            return None;
+        }
         if subnet.prefix() > 30 {
             self.report(Problem::on(raw, path, format!("subnet {subnet} is too small: a VLAN needs at least a /30")));
             return None;
@@ -266,7 +271,8 @@ impl Resolver {
         if found.is_none() && !self.declared_vlans.contains(&raw.value.to_string()) {
             let known: Vec<String> = switch.vlans.iter().map(|vlan| vlan.id.to_string()).collect();
             let problem = Problem::on(raw, path, format!("unknown VLAN {}", raw.value));
-            self.report(problem.help(format!("the switch defines VLANs {}", known.join(", "))));
+            let help = if known.is_empty() { "define the VLAN under switch.vlans".to_owned() } else { format!("the switch defines VLANs {}", known.join(", ")) };
+            self.report(problem.help(help));
         }
         found
     }
@@ -274,12 +280,12 @@ impl Resolver {
     fn roles(&mut self, raw: &[Spanned<String>], path: &str) -> BTreeSet<Role> {
         let mut roles = BTreeSet::new();
         for (index, role) in raw.iter().enumerate() {
-            match ROLE_NAMES.iter().find(|(name, _)| *name == role.value) {
+            match Role::NAMES.iter().find(|(name, _)| *name == role.value) {
                 Some((_, role)) => {
                     roles.insert(*role);
                 }
                 None => {
-                    let names: Vec<&str> = ROLE_NAMES.iter().map(|(name, _)| *name).collect();
+                    let names: Vec<&str> = Role::NAMES.iter().map(|(name, _)| *name).collect();
                     let problem = Problem::on(role, format!("{path}[{index}]"), format!("unknown role {:?}", role.value));
                     self.report(problem.help(suggest(&role.value, &names)));
                 }
@@ -311,7 +317,7 @@ impl Resolver {
         };
 
         if !server.has_role(role) {
-            let role_name = ROLE_NAMES.iter().find(|(_, r)| *r == role).map_or("", |(name, _)| name);
+            let role_name = role.name();
             let problem = Problem::on(raw, path, format!("server {:?} does not have the {role_name} role", raw.value));
             self.report(problem.help(format!("add {role_name} to servers.{}.roles", raw.value)));
             return None;
@@ -400,10 +406,10 @@ impl Resolver {
             .dns_servers
             .iter()
             .enumerate()
-            .filter_map(|(index, address)| self.address(address, &format!("{path}.dns_servers[{index}]")))
+            .filter_map(|(index, address)| self.dns_server_address(address, servers, &format!("{path}.dns_servers[{index}]")))
             .collect();
         let domain = raw.value.domain.as_ref().and_then(|domain| self.domain_name(domain, &format!("{path}.domain")));
-        let lease_time = self.duration(raw.value.lease_time.as_ref(), &format!("{path}.lease_time"), DEFAULT_LEASE_TIME);
+        let lease_time = self.duration(raw.value.lease_time.as_ref(), &format!("{path}.lease_time"), DEFAULT_LEASE_TIME, LEASE_TIME_RANGE);
 
         let vlan = vlan?;
         Some(Scope {
@@ -416,6 +422,22 @@ impl Resolver {
             domain,
             lease_time,
         })
+    }
+
+    /// Parses an option 6 address and checks that a server with the dns role has it.
+    fn dns_server_address(&mut self, raw: &Spanned<String>, servers: &[Server], path: &str) -> Option<Ipv4Addr> {
+        let address = self.address(raw, path)?;
+        match servers.iter().find(|server| server.address == address) {
+            Some(server) if server.has_role(Role::Dns) => return Some(address),
+            None if self.declared_addresses.contains(&address.to_string()) => return None,
+            _ => {}
+        }
+
+        let dns: Vec<String> = servers.iter().filter(|server| server.has_role(Role::Dns)).map(|server| format!("{} ({})", server.address, server.name)).collect();
+        let problem = Problem::on(raw, path, format!("no server with the dns role has the address {address}"));
+        let help = if dns.is_empty() { "give a server the dns role and list its address here".to_owned() } else { format!("DNS servers in this lab: {}", dns.join(", ")) };
+        self.report(problem.help(help));
+        None
     }
 
     fn address_in_vlan(&mut self, raw: &Spanned<String>, vlan: Option<&Vlan>, path: &str) -> Option<Ipv4Addr> {
@@ -453,16 +475,17 @@ impl Resolver {
         Some((first, last))
     }
 
-    fn duration(&mut self, raw: Option<&Spanned<String>>, path: &str, default: Duration) -> Duration {
+    /// Parses a duration such as `30s` or `8h` and checks that it lies in `range`.
+    fn duration(&mut self, raw: Option<&Spanned<String>>, path: &str, default: Duration, range: RangeInclusive<Duration>) -> Duration {
         let Some(raw) = raw else { return default };
 
-        match humantime::parse_duration(&raw.value) {
-            Ok(duration) if !duration.is_zero() => duration,
-            _ => {
-                self.report(Problem::on(raw, path, format!("invalid duration {:?}: expected a number and a unit, such as 30s, 5m or 8h", raw.value)));
-                default
-            }
-        }
+        let message = match humantime::parse_duration(&raw.value) {
+            Ok(duration) if range.contains(&duration) => return duration,
+            Ok(_) => format!("duration {:?} is out of range: it must be from {} to {}", raw.value, humantime::format_duration(*range.start()), humantime::format_duration(*range.end())),
+            Err(_) => format!("invalid duration {:?}: expected a number and a unit, such as 30s, 5m or 8h", raw.value),
+        };
+        self.report(Problem::on(raw, path, message));
+        default
     }
 
     fn relays(&mut self, raw: &Entries<RawRelay>, servers: &[Server], scopes: &[Scope]) -> Vec<Relay> {
@@ -544,6 +567,9 @@ impl Resolver {
         };
 
         let valid_days = raw.valid_days.as_ref().map_or(DEFAULT_VALID_DAYS, |days| days.value);
+        if let Some(days) = raw.valid_days.as_ref().filter(|days| days.value == 0) {
+            self.report(Problem::on(days, format!("{path}.valid_days"), "valid_days must be 1 or more"));
+        }
         cn_valid.then_some(())?;
         Some(CertificateRequest {
             cn: raw.cn.value.to_ascii_lowercase(),
@@ -582,7 +608,7 @@ impl Resolver {
 
         let firmware = raw.value.firmware.value.trim().to_owned();
         if let Err(why) = FirmwareProfile::parse(&firmware) {
-            self.report(Problem::on(&raw.value.firmware, format!("{path}.firmware"), format!("invalid firmware version {:?}: {why}", raw.value.firmware.value)).help("write the AMT version, such as 4.1.1 or 11.8"));
+            self.report(Problem::on(&raw.value.firmware, format!("{path}.firmware"), why.to_string()).help("write the AMT version, such as 4.1.1 or 11.8"));
         }
 
         named.then_some(())?;
@@ -629,10 +655,11 @@ impl Resolver {
 
     fn expectation(&mut self, raw: &RawExpect, path: &str) -> Option<Expectation> {
         let outcome = raw.outcome.value.trim().to_owned();
-        let valid = outcome == "provisioned" || outcome.split('-').all(|word| !word.is_empty() && word.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
+        let valid = Reason::all_codes().any(|code| code == outcome);
         if !valid {
-            let problem = Problem::on(&raw.outcome, format!("{path}.outcome"), format!("invalid outcome {:?}", raw.outcome.value));
-            self.report(problem.help("write provisioned, or the kebab-case code of a refusal such as domain-mismatch"));
+            let codes: Vec<&str> = Reason::all_codes().collect();
+            let problem = Problem::on(&raw.outcome, format!("{path}.outcome"), format!("unknown outcome {:?}", raw.outcome.value));
+            self.report(problem.help(suggest(&outcome, &codes)));
         }
 
         let domain = match &raw.domain {
@@ -660,6 +687,18 @@ fn with_server_records(mut zones: Vec<Zone>, servers: &Entries<RawServer>, probl
         }
     }
     zones
+}
+
+/// Names the special-purpose block `subnet` overlaps, if any (RFC 6890): such addresses
+/// are not routed between hosts, so a lab built on them cannot work.
+fn special_range(subnet: Ipv4Network) -> Option<&'static str> {
+    const BLOCKS: &[([u8; 4], u8, &str)] = &[
+        ([0, 0, 0, 0], 8, "\"this network\" 0.0.0.0/8"),
+        ([127, 0, 0, 0], 8, "loopback 127.0.0.0/8"),
+        ([224, 0, 0, 0], 4, "multicast 224.0.0.0/4"),
+        ([240, 0, 0, 0], 4, "reserved 240.0.0.0/4"),
+    ];
+    BLOCKS.iter().find(|(network, prefix, _)| subnet.overlaps(Ipv4Network::new((*network).into(), *prefix).expect("valid block"))).map(|(_, _, kind)| *kind)
 }
 
 fn check_node_name(name: &str) -> Result<(), String> {

@@ -392,6 +392,7 @@ fn cert_refusal_codes_are_distinct() {
 
     let codes: std::collections::HashSet<&str> = refusals.iter().map(CertRefusal::code).collect();
     assert_eq!(codes.len(), refusals.len());
+    assert_eq!(codes, CertRefusal::CODES.iter().copied().collect(), "CertRefusal::CODES lists every code once");
 }
 
 #[test]
