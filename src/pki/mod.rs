@@ -367,6 +367,12 @@ fn write_private(path: &Path, contents: &str) -> Result<(), PkiError> {
     file.write_all(contents.as_bytes()).map_err(failed)
 }
 
+/// Generates a private key alone, as PKCS#8.
+pub fn generate_key(spec: KeySpec) -> Result<PrivateKeyDer<'static>, PkiError> {
+    let key = spec.generate()?;
+    Ok(PrivateKeyDer::Pkcs8(key.serialize_der().into()))
+}
+
 /// Generates the ME's TLS server identity: a self-signed certificate for an RSA 2048 key
 /// generated now, as real firmware does at each connect-back.
 pub fn me_identity(uuid: Uuid) -> Result<(CertificateDer<'static>, PrivateKeyDer<'static>), PkiError> {
