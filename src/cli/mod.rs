@@ -1,5 +1,6 @@
 //! Command-line arguments and the commands they run.
 
+mod cert;
 mod hello;
 mod lab_commands;
 mod scenarios;
@@ -42,6 +43,9 @@ enum Command {
     /// Work with captured hello messages
     #[command(subcommand)]
     Hello(HelloCommand),
+    /// Check provisioning certificates the way the firmware does
+    #[command(subcommand)]
+    Cert(cert::CertCommand),
     /// Run every topology of a folder, each in its own sandbox, and print a table of
     /// expected and actual outcomes
     Scenarios(ScenariosArgs),
@@ -160,6 +164,7 @@ pub fn run(args: Args) -> Result<u8, CliError> {
         Command::Down(down) => lab_commands::down_lab(&down, progress),
         Command::Validate(validate) => validate::validate_file(&validate),
         Command::Hello(HelloCommand::Decode { file, json }) => hello::decode_hello(&file, json),
+        Command::Cert(cert) => cert::run(&cert),
         Command::Scenarios(scenarios) => scenarios::run_scenarios(&scenarios, progress),
     }
 }

@@ -22,8 +22,10 @@ use uuid::Uuid;
 use crate::amt::hello::{CertHash, HashAlgorithm};
 
 mod load;
+mod pfx;
 
 pub use load::{load_pem_chain, load_pem_key};
+pub use pfx::load_pkcs12_chain;
 
 /// Key type and size of a generated certificate.
 ///
@@ -88,6 +90,12 @@ pub enum PkiError {
 
     #[error("{path} has no private key: expected a PEM block PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY")]
     NoPrivateKey { path: PathBuf },
+
+    #[error("{path}: wrong PKCS#12 password: the file's integrity check failed")]
+    Pkcs12Password { path: PathBuf },
+
+    #[error("{path} is not a PKCS#12 file vprolab can read: {error}")]
+    InvalidPkcs12 { path: PathBuf, error: String },
 
     #[error(
         "{path} contains an encrypted private key: decrypt it first, for example with `openssl pkey -in {path} -out key.pem`"
