@@ -1,9 +1,11 @@
 //! When an unprovisioned ME repeats its hello.
 //!
-//! Sources on the firmware agree on the shape: a hello every minute for the first five
-//! minutes, then every five minutes until the first hour is over, then every hour, until
-//! the provisioning window closes. The window is set in MEBx or by the OEM, from 6 to 255
-//! hours. The hello's retry count is the number of hellos sent before it.
+//! The firmware sends a hello every minute for the first five minutes, then every five
+//! minutes until the first hour is over, then every hour, until the provisioning window
+//! closes. The window is set in MEBx or by the OEM, from 6 to 255 hours. The hello's
+//! retry count is the number of hellos sent before it.
+// NOTE: no Intel page opened here confirms this schedule or the window's range. They are
+// as commonly described for the firmware, so the window is a setting.
 
 use std::time::Duration;
 
@@ -13,9 +15,8 @@ use serde::Serialize;
 pub const MIN_WINDOW: Duration = Duration::from_secs(6 * 3600);
 /// Longest provisioning window the firmware accepts.
 pub const MAX_WINDOW: Duration = Duration::from_secs(255 * 3600);
-/// Window of a profile unless a topology sets another.
-// NOTE: 24 h is the default commonly cited for MEBx's provisioning period; no Intel page
-// opened here states it, only the range of 6 to 255 hours.
+/// Window of a profile unless a topology sets another: the default commonly cited for
+/// MEBx's provisioning period.
 pub const DEFAULT_WINDOW: Duration = Duration::from_secs(24 * 3600);
 /// Interval of the lab-fast schedule: short enough that a lab run takes seconds.
 pub const LAB_FAST_INTERVAL: Duration = Duration::from_secs(2);
@@ -43,7 +44,7 @@ pub enum HelloSchedule {
 }
 
 impl HelloSchedule {
-    /// The schedule labs use unless a topology asks for the firmware's.
+    /// The schedule labs use unless a topology selects the firmware's.
     pub const LAB_FAST: Self = Self::Fixed { interval: LAB_FAST_INTERVAL };
 
     /// Returns the offset of the hello after the one sent at `at`, or `None` when the

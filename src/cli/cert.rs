@@ -88,7 +88,7 @@ fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, CliError> {
     chain.map_err(|error| CliError::Input(error.to_string()))
 }
 
-/// Takes the PKCS#12 password from the environment, or asks for it without echo. It is
+/// Takes the PKCS#12 password from the environment, or prompts for it without echo. It is
 /// never a command-line argument, which other users could read in the process list.
 fn pfx_password(path: &Path) -> Result<String, CliError> {
     if let Ok(password) = std::env::var(PFX_PASSWORD_VAR) {

@@ -84,8 +84,8 @@ impl Emulator {
         Err(first_failure.expect("discovery has at least one suffix"))
     }
 
-    /// Looks up an A record, following CNAMEs, and records the answer. The outer error is
-    /// the ME's deadline; the inner one the lookup's failure.
+    /// Looks up an A record, following CNAMEs, and records the resolution. The outer error
+    /// is the ME's deadline, and the inner one the lookup's failure.
     async fn resolve(&mut self, qname: &str, dns_server: Ipv4Addr) -> Result<Result<Ipv4Addr, LookupError>, Reason> {
         let lookup = dns::lookup_a(&self.net, SocketAddr::from((dns_server, DNS_PORT)), qname, DNS_TIMEOUT, DNS_ATTEMPTS);
         let resolution = self.before_deadline("DNS", lookup).await?;

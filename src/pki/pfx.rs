@@ -18,7 +18,7 @@ pub fn load_pkcs12_chain(path: &Path, password: &str) -> Result<Vec<CertificateD
     let archive = Pkcs12Archive::from_pkcs12(&data, password).map_err(|error| pkcs12_error(path, error))?;
 
     let Some(leaf) = leaf_index(&archive) else {
-        return Err(PkiError::NoCertificates { path: path.to_owned(), hint: ": the PKCS#12 file holds no certificate" });
+        return Err(PkiError::NoCertificates { path: path.to_owned(), hint: ": the PKCS#12 file contains no certificate" });
     };
     let chain = order_from(leaf, &archive.certs);
     tracing::debug!(path = %path.display(), certificates = chain.len(), "PKCS#12 chain loaded");

@@ -44,7 +44,7 @@ pub struct ScsConfig {
     /// A key to sign the handshake with in place of `key`, for a chain whose leaf key the
     /// TLS library cannot use (aws-lc-rs signs with RSA keys of 2048 bits or more only).
     /// The ME judges the chain before it checks that signature, so a chain it rejects is
-    /// rejected for the same reason; a chain it accepts then fails the handshake.
+    /// rejected for the same reason. A chain it accepts then fails the handshake.
     pub stand_in_key: Option<PrivateKeyDer<'static>>,
     /// The ME's TLS port, 16993 on real firmware.
     pub amt_port: u16,

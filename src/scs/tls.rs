@@ -39,7 +39,7 @@ pub(super) fn client_config(config: &ScsConfig) -> Result<Arc<ClientConfig>, Scs
     Ok(Arc::new(client))
 }
 
-/// Sends one chain whatever the ME asks for, signing with a key that need not be the
+/// Sends one chain whatever the ME requests, signing with a key that need not be the
 /// leaf's: [`ScsConfig::stand_in_key`].
 #[derive(Debug)]
 struct FixedClientCert(Arc<CertifiedKey>);
