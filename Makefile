@@ -10,7 +10,7 @@ VPROLAB := target/release/vprolab
 # namespace, so that tests cannot reach or change this machine's network.
 SANDBOX := unshare --net --mount --propagation private -- sh -c 'ip link set lo up && exec "$$0" "$$@"'
 
-.PHONY: build lab-single lab-wildcard test down
+.PHONY: build lab-single lab-wildcard scenarios test down
 
 build:
 	$(CARGO) build --release --locked
@@ -20,6 +20,11 @@ lab-single: build
 
 lab-wildcard: build
 	$(VPROLAB) run --sandbox topologies/wildcard.yaml
+
+# Runs every scenario of topologies/scenarios, each in its own sandbox, and prints a
+# table of expected and actual outcomes; fails when a client ends otherwise.
+scenarios: build
+	$(VPROLAB) scenarios topologies/scenarios
 
 # Builds first, with network access for crates, then runs every test offline inside the
 # sandbox; tests that build labs also start each lab in its own sandbox.

@@ -47,6 +47,8 @@ pub enum Step {
     Suffix { suffix: String, source: SuffixSource },
     /// Result of the provisionserver lookup.
     Dns { qname: String, server: Ipv4Addr, cnames: Vec<String>, address: Ipv4Addr },
+    /// The setup server's address the hellos go to, and where it came from.
+    SetupServer { address: Ipv4Addr, source: ServerSource },
     Hello { to: SocketAddr, retry_count: u32, hashes: usize },
     /// The setup server connected back and completed the TLS handshake.
     Tls { peer: SocketAddr, protocol: String, client_chain: Vec<String> },
@@ -65,6 +67,18 @@ pub enum SuffixSource {
     Mebx,
     /// DHCP option 15.
     Option15,
+}
+
+/// Where the ME took the setup server's address from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ServerSource {
+    /// The DNS lookup of `provisionserver.<suffix>`.
+    ProvisionServer,
+    /// An address set in MEBx or by a USB setup file.
+    MebxAddress,
+    /// An FQDN set in MEBx or by a USB setup file, resolved in DNS.
+    MebxFqdn,
 }
 
 /// Final state of a PC.

@@ -118,6 +118,17 @@ impl fmt::Debug for CertHash {
     }
 }
 
+/// Serializes as `{"algorithm": "sha-256", "hash": "<hex>"}`.
+impl serde::Serialize for CertHash {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut fields = serializer.serialize_struct("CertHash", 2)?;
+        fields.serialize_field("algorithm", &self.algorithm)?;
+        fields.serialize_field("hash", &self.to_hex())?;
+        fields.end()
+    }
+}
+
 impl fmt::Display for CertHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self, f)

@@ -6,5 +6,6 @@ pub mod domain;
 pub mod hello;
 pub mod profile;
 pub mod roots;
+pub mod schedule;
 pub mod verdict;
 pub mod wsman;

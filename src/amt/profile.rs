@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::amt::domain::{CountryDomains, DomainPolicy, DomainRule};
 use crate::amt::hello::{CertHash, HashAlgorithm};
 use crate::amt::roots::{self, DefaultList};
+use crate::amt::schedule::{self, HelloSchedule};
 
 /// An AMT (from 11 on, ME) firmware version such as `4.1.1` or `16.1.25.2124`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -59,6 +60,8 @@ pub struct FirmwareProfile {
     /// serverAuth. Intel's wording requires serverAuth only beside the OID.
     pub ou_requires_server_auth: bool,
     pub domain: DomainPolicy,
+    /// When the ME repeats its hello until the setup server connects back.
+    pub hello_schedule: HelloSchedule,
 }
 
 impl FirmwareVersion {
@@ -143,6 +146,7 @@ impl FirmwareProfile {
             sha1_signatures_rejected: version.major >= 16,
             ou_requires_server_auth: false,
             domain: DomainPolicy { rule: domain_rule(version), country_domains: CountryDomains::DepthTable },
+            hello_schedule: HelloSchedule::Firmware { window: schedule::DEFAULT_WINDOW },
         })
     }
 

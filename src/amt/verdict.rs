@@ -29,6 +29,9 @@ pub enum Reason {
     #[error("{qname} is an alias of {target}, which has no address: {why}")]
     ProvisionServerNoAddress { qname: String, target: String, why: String },
 
+    #[error("setup server {fqdn} set in MEBx was not found by DNS server {server}: {error}")]
+    SetupServerNotFound { fqdn: String, server: Ipv4Addr, error: String },
+
     #[error("DNS lookup of {qname} at {server} failed: {error}")]
     DnsFailed { qname: String, server: Ipv4Addr, error: String },
 
@@ -83,6 +86,7 @@ impl Reason {
             Self::NoDnsServer => "no-dns-server",
             Self::NoProvisionServerRecord { .. } => "no-provisionserver-record",
             Self::ProvisionServerNoAddress { .. } => "provisionserver-no-address",
+            Self::SetupServerNotFound { .. } => "setup-server-not-found",
             Self::DnsFailed { .. } => "dns-failed",
             Self::HelloFailed { .. } => "hello-failed",
             Self::NoConnectBack { .. } => "no-connect-back",

@@ -1,7 +1,9 @@
 //! Command-line arguments and the commands they run.
 
+mod cert;
 mod hello;
 mod lab_commands;
+mod scenarios;
 mod validate;
 
 use std::path::PathBuf;
@@ -41,6 +43,23 @@ enum Command {
     /// Work with captured hello messages
     #[command(subcommand)]
     Hello(HelloCommand),
+    /// Check provisioning certificates the way the firmware does
+    #[command(subcommand)]
+    Cert(cert::CertCommand),
+    /// Run every topology of a folder, each in its own sandbox, and print a table of
+    /// expected and actual outcomes
+    Scenarios(ScenariosArgs),
+}
+
+#[derive(Debug, ClapArgs)]
+pub(crate) struct ScenariosArgs {
+    /// Folder of scenario topologies (YAML), such as topologies/scenarios
+    pub(crate) dir: PathBuf,
+
+    /// How long to wait for every client's verdict in each scenario, such as 30s;
+    /// replaces each topology's timeout
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) timeout: Option<String>,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -158,6 +177,8 @@ pub fn run(args: Args) -> Result<u8, CliError> {
         Command::Down(down) => lab_commands::down_lab(&down, progress),
         Command::Validate(validate) => validate::validate_file(&validate),
         Command::Hello(HelloCommand::Decode { file, json }) => hello::decode_hello(&file, json),
+        Command::Cert(cert) => cert::run(&cert),
+        Command::Scenarios(scenarios) => scenarios::run_scenarios(&scenarios, progress),
     }
 }
 

@@ -1,6 +1,6 @@
 //! `validate`: check a topology file and describe it.
 
-use vprolab::topology::{self, Lab};
+use vprolab::topology::{self, Certificate, CertificateSource, ChainPart, Lab};
 
 use super::{CliError, ValidateArgs};
 use crate::exit;
@@ -31,17 +31,35 @@ fn describe_lab(lab: &Lab) -> String {
         let _ = writeln!(out, "  zone {}: served by {}, {} records", zone.origin, zone.servers.join(", "), zone.records.len());
     }
     for scope in &lab.scopes {
-        let domain = scope.domain.as_ref().map_or("none".into(), ToString::to_string);
+        let domain = match (&scope.domain, &scope.option15_raw) {
+            (Some(domain), _) => domain.to_string(),
+            (None, Some(raw)) => format!("{:?} (raw bytes)", raw.escape_ascii().to_string()),
+            (None, None) => "none".into(),
+        };
         let _ = writeln!(out, "  DHCP scope VLAN {}: {}-{} from {}, option 15 {}", scope.vlan, scope.range.0, scope.range.1, scope.server, domain);
     }
     for relay in &lab.relays {
         let _ = writeln!(out, "  DHCP relay {} on VLAN {} (giaddr {}) -> {} ({})", relay.server, relay.listen_vlan, relay.giaddr, relay.dhcp_server, relay.dhcp_server_address);
     }
     let setup = &lab.setup_server;
-    let _ = writeln!(out, "  setup server {} ({}) port {}, certificate CN={}", setup.server, setup.fqdn, setup.port, setup.certificate.cn);
+    let _ = writeln!(out, "  setup server {} ({}) port {}, certificate {}", setup.server, setup.fqdn, setup.port, describe_certificate(&setup.certificate));
     for client in &lab.clients {
         let _ = writeln!(out, "  client {}: VLAN {} firmware {}, expected {}", client.name, client.vlan, client.firmware, client.expect.outcome);
     }
     out
 }
 
+
+fn describe_certificate(certificate: &Certificate) -> String {
+    let source = match &certificate.source {
+        CertificateSource::Issued(request) => format!("CN={} issued by the lab CA", request.cn),
+        CertificateSource::Files { chain, .. } => format!("from {}", chain.display()),
+    };
+    let send = match certificate.send {
+        ChainPart::Full => "",
+        ChainPart::WithoutIntermediate => ", sent without its intermediate",
+        ChainPart::WithoutRoot => ", sent without its root",
+    };
+    let trust = if certificate.untrusted_root { ", root trusted by no client" } else { "" };
+    format!("{source}{send}{trust}")
+}

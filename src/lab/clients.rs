@@ -5,11 +5,11 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 
 use super::build::Built;
-use crate::amt::hello::HashAlgorithm;
+use crate::amt::hello::{CertHash, HashAlgorithm};
 use crate::amt::profile::FirmwareProfile;
 use crate::amt::verdict::Reason;
 use crate::me::{self, MeConfig};
-use crate::pki::LabChain;
+use super::chain::ProvisioningChain;
 use crate::report::ClientReport;
 use crate::timeline::{Timeline, Verdict};
 use crate::topology::{Client, Lab};
@@ -19,7 +19,7 @@ const GRACE: Duration = Duration::from_secs(2);
 
 /// Starts every client at once and waits for all verdicts, giving up on a client after
 /// `timeout`.
-pub async fn run_all(lab: &Lab, built: &Built, chain: &LabChain, timeout: Duration) -> Vec<ClientReport> {
+pub async fn run_all(lab: &Lab, built: &Built, chain: &ProvisioningChain, timeout: Duration) -> Vec<ClientReport> {
     let origin = Instant::now();
     let mut tasks = JoinSet::new();
 
@@ -48,18 +48,31 @@ pub async fn run_all(lab: &Lab, built: &Built, chain: &LabChain, timeout: Durati
     reports.into_iter().map(|report| report.expect("every client reported")).collect()
 }
 
-fn me_config(client: &Client, built: &Built, chain: &LabChain, origin: Instant, deadline: tokio::time::Instant) -> MeConfig {
+fn me_config(client: &Client, built: &Built, chain: &ProvisioningChain, origin: Instant, deadline: tokio::time::Instant) -> MeConfig {
     let profile = FirmwareProfile::parse(&client.firmware).expect("firmware version checked by the resolver");
     MeConfig {
         name: client.name.clone(),
         namespace: built.nodes[&client.name].clone(),
         mac: client.mac,
         uuid: client.uuid,
-        custom_hashes: vec![chain.root_hash(custom_hash_algorithm(&profile))],
+        custom_hashes: trusted_custom_hashes(client, chain, &profile),
+        pki_dns_suffix: client.mebx.pki_dns_suffix.clone(),
+        setup_server: client.mebx.setup_server.clone(),
+        hello_schedule: client.hello,
         profile,
         origin,
         deadline,
     }
+}
+
+/// Lists the hashes added in MEBx, and the chain's root hash unless the topology keeps
+/// the client from trusting it.
+fn trusted_custom_hashes(client: &Client, chain: &ProvisioningChain, profile: &FirmwareProfile) -> Vec<CertHash> {
+    let mut hashes = client.mebx.custom_hashes.clone();
+    if client.mebx.trust_lab_root {
+        hashes.extend(chain.root_hash(custom_hash_algorithm(profile)));
+    }
+    hashes
 }
 
 /// Picks the algorithm a custom root hash is entered with: SHA-256 where the firmware

@@ -1,6 +1,7 @@
 //! Builds a lab from its model, runs its services and clients, and tears it down.
 
 mod build;
+mod chain;
 mod clients;
 mod services;
 pub mod state;
@@ -11,12 +12,12 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+pub use chain::ProvisioningChain;
 pub use state::{LabState, StateRecord};
 
-use crate::pki::{CertSpec, KeySpec, LabChain, LabPki};
 use crate::report::{ClientReport, LabReport, SessionReport};
 use crate::timeline::Step;
-use crate::topology::{KeyKind, Lab};
+use crate::topology::Lab;
 
 /// How long to wait for the setup server's last session report after the clients end.
 const SESSION_GRACE: Duration = Duration::from_secs(1);
@@ -57,7 +58,7 @@ pub struct RunningLab {
     pub lab: Lab,
     pub state: LabState,
     pub built: build::Built,
-    pub chain: LabChain,
+    pub chain: ProvisioningChain,
     pub services: services::Services,
     pub cancel: CancellationToken,
     pub build_time: Duration,
@@ -96,38 +97,15 @@ pub async fn start(lab: &Lab, state: &LabState) -> Result<RunningLab, LabError> 
 
     // Key generation runs on the blocking pool, which cannot be cancelled; the files are
     // written here, so that an interrupted start writes nothing after its teardown.
-    let spec = cert_spec(&lab.setup_server.certificate);
-    let chain = tokio::task::spawn_blocking(move || LabPki::generate(&spec)).await.expect("certificate task").map_err(LabError::Pki)?;
-    chain.write(&state.dir().join("pki")).map_err(LabError::Pki)?;
+    let certificate = lab.setup_server.certificate.clone();
+    let prepared = tokio::task::spawn_blocking(move || ProvisioningChain::prepare(&certificate)).await.expect("certificate task")?;
+    let chain = prepared.write(state.dir())?;
 
     let built = build::build(lab, state).await?;
     let cancel = CancellationToken::new();
     let services = services::start(lab, &built, &chain, &cancel)?;
 
     Ok(RunningLab { lab: lab.clone(), state: state.clone(), built, chain, services, cancel, build_time: started.elapsed() })
-}
-
-/// Builds the provisioning certificate the topology requests. It is valid from a day ago,
-/// so that a client clock slightly behind still accepts it, for `valid_days`.
-fn cert_spec(request: &crate::topology::CertificateRequest) -> CertSpec {
-    let now = time::OffsetDateTime::now_utc();
-    let key = match request.key {
-        KeyKind::Rsa2048 => KeySpec::Rsa2048,
-        KeyKind::Rsa3072 => KeySpec::Rsa3072,
-        KeyKind::Rsa4096 => KeySpec::Rsa4096,
-        KeyKind::EcdsaP256 => KeySpec::EcdsaP256,
-    };
-
-    CertSpec {
-        cn: request.cn.clone(),
-        ou: request.ou.clone(),
-        amt_setup_oid: request.amt_setup_oid,
-        server_auth: request.server_auth,
-        key,
-        not_before: now - time::Duration::days(1),
-        not_after: now + time::Duration::days(i64::from(request.valid_days)),
-        san: Vec::new(),
-    }
 }
 
 impl RunningLab {

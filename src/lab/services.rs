@@ -12,7 +12,7 @@ use super::LabError;
 use super::build::Built;
 use super::zones::zones_for;
 use crate::net::NodeNet;
-use crate::pki::LabChain;
+use super::chain::ProvisioningChain;
 use crate::scs::{ScsConfig, ScsSession};
 use crate::topology::{Lab, NODE_INTERFACE, Role, Server};
 use crate::{dhcp, dns, scs};
@@ -34,7 +34,7 @@ pub struct Services {
 
 /// Starts every service of every server and returns once all sockets are bound, so that
 /// clients started afterwards find them ready.
-pub fn start(lab: &Lab, built: &Built, chain: &LabChain, cancel: &CancellationToken) -> Result<Services, LabError> {
+pub fn start(lab: &Lab, built: &Built, chain: &ProvisioningChain, cancel: &CancellationToken) -> Result<Services, LabError> {
     let (session_tx, sessions) = mpsc::channel(64);
     let mut tasks = JoinSet::new();
 
@@ -96,7 +96,7 @@ fn dhcp_scope(scope: &crate::topology::Scope) -> dhcp::Scope {
         range: scope.range,
         router: scope.router,
         dns_servers: scope.dns_servers.clone(),
-        domain: scope.domain.as_ref().map(|domain| domain.as_str().as_bytes().to_vec()),
+        domain: scope.option15_raw.clone().or_else(|| scope.domain.as_ref().map(|domain| domain.as_str().as_bytes().to_vec())),
         lease_time: scope.lease_time,
     }
 }
@@ -112,9 +112,11 @@ fn start_relay(relay: &crate::topology::Relay, server: &Server, net: &NodeNet, c
     Ok(())
 }
 
-fn start_setup_server(lab: &Lab, chain: &LabChain, net: &NodeNet, sessions: mpsc::Sender<ScsSession>, cancel: &CancellationToken, tasks: &mut Tasks) -> std::io::Result<()> {
+fn start_setup_server(lab: &Lab, chain: &ProvisioningChain, net: &NodeNet, sessions: mpsc::Sender<ScsSession>, cancel: &CancellationToken, tasks: &mut Tasks) -> std::io::Result<()> {
     let listener = net.tcp_listen(SocketAddr::from((Ipv4Addr::UNSPECIFIED, lab.setup_server.port)))?;
-    let config = Arc::new(ScsConfig::new(chain.chain_der(), chain.leaf.key(), LAB_MEBX_PASSWORD, LAB_ADMIN_PASSWORD));
+    let mut config = ScsConfig::new(chain.sent.clone(), chain.key.clone_key(), LAB_MEBX_PASSWORD, LAB_ADMIN_PASSWORD);
+    config.stand_in_key = chain.stand_in_key.as_ref().map(|key| key.clone_key());
+    let config = Arc::new(config);
     let name = format!("{} setup server", lab.setup_server.server);
 
     tracing::info!(node = %lab.setup_server.server, port = lab.setup_server.port, "starting setup server");

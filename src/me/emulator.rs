@@ -13,18 +13,19 @@ use tracing::Instrument;
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
+use super::discovery::Discovery;
 use super::tls::{self as me_tls, ChainJudge, server_config};
 use super::wsman_server::{AmtState, WsManEvent, serve_connection};
 use crate::amt::wsman::{ControlMode, ProvisioningState};
 use crate::amt::checks::{ChainReport, check_chain};
 use crate::amt::hello::{CertHash, Hello, HelloKind};
 use crate::amt::profile::FirmwareProfile;
+use crate::amt::schedule::{HelloSchedule, HelloTimer};
 use crate::amt::verdict::Reason;
 use crate::dhcp::{self, ClientConfig, Lease};
-use crate::dns::{self, LookupError};
 use crate::net::NodeNet;
 use crate::timeline::{Step, SuffixSource, Timeline, Verdict};
-use crate::topology::{DomainName, NODE_INTERFACE};
+use crate::topology::{DomainName, NODE_INTERFACE, SetupServerAddress};
 
 /// TCP port of the ME's TLS endpoint, where the setup server connects back.
 pub const AMT_TLS_PORT: u16 = 16993;
@@ -35,13 +36,6 @@ const DHCP_CLIENT_PORT: u16 = 68;
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 type TlsStream = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
-const DNS_PORT: u16 = 53;
-const DNS_TIMEOUT: Duration = Duration::from_secs(2);
-const DNS_ATTEMPTS: u32 = 3;
-/// How long the ME waits for the setup server to connect back before the next hello.
-/// Real firmware waits minutes between hellos; a lab needs seconds.
-// NOTE: a lab shortcut: the firmware profiles' real hello schedule is not applied yet.
-const HELLO_INTERVAL: Duration = Duration::from_secs(2);
 
 /// Everything one ME needs to run.
 pub struct MeConfig {
@@ -52,6 +46,12 @@ pub struct MeConfig {
     pub profile: FirmwareProfile,
     /// Hashes added in MEBx or by a USB setup file, trusted beside the profile's defaults.
     pub custom_hashes: Vec<CertHash>,
+    /// PKI DNS suffix set in MEBx, tried before option 15.
+    pub pki_dns_suffix: Option<DomainName>,
+    /// Setup server set in MEBx, used in place of the provisionserver lookup.
+    pub setup_server: Option<SetupServerAddress>,
+    /// When hellos are repeated: the firmware's schedule, or a faster one for labs.
+    pub hello_schedule: HelloSchedule,
     /// Common time origin of every client's timeline.
     pub origin: Instant,
     /// When the ME gives up, whatever it is doing.
@@ -83,17 +83,10 @@ async fn run_in_span(config: MeConfig) -> MeOutcome {
     MeOutcome { timeline: me.timeline, verdict }
 }
 
-struct Emulator {
-    config: MeConfig,
-    net: NodeNet,
-    timeline: Timeline,
-}
-
-/// Result of discovery: the DNS suffix, its source and the setup server's address.
-struct Discovery {
-    suffix: DomainName,
-    source: SuffixSource,
-    server: Ipv4Addr,
+pub(super) struct Emulator {
+    pub(super) config: MeConfig,
+    pub(super) net: NodeNet,
+    pub(super) timeline: Timeline,
 }
 
 impl Emulator {
@@ -150,37 +143,27 @@ impl Emulator {
         Ok(())
     }
 
-    /// Finds the setup server: the DNS suffix, then `provisionserver.<suffix>`.
-    async fn discover(&mut self, lease: &Lease) -> Result<Discovery, Reason> {
-        let suffix = suffix_from_option15(lease.domain.as_deref())?;
-        self.timeline.record(Step::Suffix { suffix: suffix.to_string(), source: SuffixSource::Option15 });
-
-        let dns_server = *lease.dns_servers.first().ok_or(Reason::NoDnsServer)?;
-        let qname = format!("provisionserver.{suffix}");
-        let lookup = dns::lookup_a(&self.net, SocketAddr::from((dns_server, DNS_PORT)), &qname, DNS_TIMEOUT, DNS_ATTEMPTS);
-        let resolution = self.before_deadline("DNS", lookup).await?.map_err(|error| lookup_reason(error, &qname, dns_server))?;
-
-        self.timeline.record(Step::Dns { qname, server: dns_server, cnames: resolution.cnames.clone(), address: resolution.address });
-        Ok(Discovery { suffix, source: SuffixSource::Option15, server: resolution.address })
-    }
-
-    /// Sends hellos until the setup server connects back, then runs the TLS session.
+    /// Sends hellos on the schedule until the setup server connects back, then runs the
+    /// TLS session. Gives up when the schedule's window closes or the deadline passes.
     async fn hello_until_connected(&mut self, listener: &TcpListener, tls: &Arc<rustls::ServerConfig>, judge: &Arc<MeJudge>, discovery: &Discovery) -> Result<Verdict, Reason> {
         let target = SocketAddr::V4(SocketAddrV4::new(discovery.server, HELLO_PORT));
-        let mut retry_count = 0;
+        let deadline = self.config.deadline;
+        let mut timer = HelloTimer::start(self.config.hello_schedule);
+        let mut last_hello = tokio::time::Instant::now();
 
-        loop {
+        while timer.next_due().is_some_and(|due| due <= deadline) {
+            let retry_count = timer.tick().await.expect("a hello is due");
             self.send_hello(target, retry_count).await?;
+            last_hello = tokio::time::Instant::now();
 
-            let accepted = tokio::time::timeout(HELLO_INTERVAL, listener.accept()).await;
-            if let Ok(Ok((stream, peer))) = accepted {
+            let wait_until = timer.next_due().map_or(deadline, |due| due.min(deadline));
+            if let Ok(Ok((stream, peer))) = tokio::time::timeout_at(wait_until, listener.accept()).await {
                 return self.session(stream, peer, tls, judge, listener, discovery).await;
             }
-            if tokio::time::Instant::now() + HELLO_INTERVAL > self.config.deadline {
-                return Err(Reason::NoConnectBack { waited_ms: HELLO_INTERVAL.as_millis() as u64 });
-            }
-            retry_count += 1;
         }
+
+        tokio::time::sleep_until(deadline).await;
+        Err(Reason::NoConnectBack { waited_ms: last_hello.elapsed().as_millis() as u64 })
     }
 
     async fn send_hello(&mut self, target: SocketAddr, retry_count: u32) -> Result<(), Reason> {
@@ -267,40 +250,8 @@ impl Emulator {
     }
 
     /// Awaits `future` unless the ME's deadline comes first.
-    async fn before_deadline<F: std::future::Future>(&self, phase: &str, future: F) -> Result<F::Output, Reason> {
+    pub(super) async fn before_deadline<F: std::future::Future>(&self, phase: &str, future: F) -> Result<F::Output, Reason> {
         tokio::time::timeout_at(self.config.deadline, future).await.map_err(|_| Reason::Timeout { phase: phase.to_owned() })
-    }
-}
-
-/// The DNS suffix from option 15: trailing NUL bytes and one trailing dot are ignored,
-/// as firmware does; what remains must be a domain name.
-fn suffix_from_option15(raw: Option<&[u8]>) -> Result<DomainName, Reason> {
-    let raw = raw.ok_or(Reason::NoDnsSuffix)?;
-    let trimmed = raw.iter().rposition(|byte| *byte != 0).map_or(&raw[..0], |last| &raw[..=last]);
-    let escaped = dhcp::escape_option15(raw);
-
-    let text = std::str::from_utf8(trimmed).map_err(|_| Reason::InvalidOption15 { value: escaped.clone(), why: "not ASCII text".into() })?;
-    if text.is_empty() || text == "." {
-        return Err(Reason::NoDnsSuffix);
-    }
-    DomainName::parse(text).map_err(|error| Reason::InvalidOption15 { value: escaped, why: error.to_string() })
-}
-
-/// Maps a failed lookup of `qname` to the reason the ME gives. A response code about a
-/// CNAME target, not about `qname` itself, means the alias exists but leads nowhere.
-fn lookup_reason(error: LookupError, qname: &str, server: Ipv4Addr) -> Reason {
-    let is_qname = |name: &str| name.trim_end_matches('.').eq_ignore_ascii_case(qname);
-
-    match error {
-        LookupError::Rcode { qname: name, rcode } if !is_qname(&name) => {
-            Reason::ProvisionServerNoAddress { qname: qname.to_owned(), target: name, why: format!("{} from {server}", dns::rcode_name(rcode)) }
-        }
-        LookupError::Rcode { rcode, .. } => Reason::NoProvisionServerRecord { qname: qname.to_owned(), server, rcode: dns::rcode_name(rcode) },
-        LookupError::NoData { .. } => Reason::NoProvisionServerRecord { qname: qname.to_owned(), server, rcode: "NOERROR without an address (NODATA)".into() },
-        LookupError::NoAddress { target, rcode, .. } => {
-            Reason::ProvisionServerNoAddress { qname: qname.to_owned(), target, why: format!("{} from {server}", dns::rcode_name(rcode)) }
-        }
-        other => Reason::DnsFailed { qname: qname.to_owned(), server, error: other.to_string() },
     }
 }
 
@@ -363,64 +314,5 @@ impl ChainJudge for MeJudge {
 
         *self.last.lock().expect("judge lock") = Some(report);
         result
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn option15_plain_domain() {
-        assert_eq!(suffix_from_option15(Some(b"jcert.info")).unwrap().as_str(), "jcert.info");
-    }
-
-    #[test]
-    fn option15_trailing_dot_and_nul_ignored() {
-        assert_eq!(suffix_from_option15(Some(b"jcert.info.")).unwrap().as_str(), "jcert.info");
-        assert_eq!(suffix_from_option15(Some(b"jcert.info\0")).unwrap().as_str(), "jcert.info");
-        assert_eq!(suffix_from_option15(Some(b"Mtkg.JCert.info.\0\0")).unwrap().as_str(), "mtkg.jcert.info");
-    }
-
-    #[test]
-    fn option15_absent_or_empty_is_no_suffix() {
-        assert_eq!(suffix_from_option15(None), Err(Reason::NoDnsSuffix));
-        assert_eq!(suffix_from_option15(Some(b"")), Err(Reason::NoDnsSuffix));
-        assert_eq!(suffix_from_option15(Some(b"\0")), Err(Reason::NoDnsSuffix));
-    }
-
-    #[test]
-    fn option15_with_space_is_not_a_domain() {
-        assert!(matches!(suffix_from_option15(Some(b"jcert info")), Err(Reason::InvalidOption15 { .. })));
-        assert!(matches!(suffix_from_option15(Some(b"a..b")), Err(Reason::InvalidOption15 { .. })));
-    }
-}
-
-#[cfg(test)]
-mod lookup_tests {
-    use hickory_proto::op::ResponseCode;
-
-    use super::*;
-
-    const SERVER: Ipv4Addr = Ipv4Addr::new(192, 168, 90, 10);
-
-    #[test]
-    fn refused_target_is_alias_without_address() {
-        let error = LookupError::Rcode { qname: "scs.jcert.infoo".into(), rcode: ResponseCode::Refused };
-
-        let reason = lookup_reason(error, "provisionserver.jcert.info", SERVER);
-
-        assert_eq!(reason.code(), "provisionserver-no-address");
-        assert!(reason.to_string().contains("scs.jcert.infoo"), "{reason}");
-        assert!(reason.to_string().contains("REFUSED"), "{reason}");
-    }
-
-    #[test]
-    fn nxdomain_for_qname_is_no_record() {
-        let error = LookupError::Rcode { qname: "provisionserver.jcert.info".into(), rcode: ResponseCode::NXDomain };
-
-        let reason = lookup_reason(error, "provisionserver.jcert.info", SERVER);
-
-        assert_eq!(reason.code(), "no-provisionserver-record");
     }
 }

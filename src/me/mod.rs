@@ -1,5 +1,6 @@
 //! The ME emulator: DHCP, discovery, hello, TLS server, certificate checks, WS-Management.
 
+mod discovery;
 mod emulator;
 #[cfg(test)]
 pub(crate) mod test_chain;

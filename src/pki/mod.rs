@@ -22,8 +22,10 @@ use uuid::Uuid;
 use crate::amt::hello::{CertHash, HashAlgorithm};
 
 mod load;
+mod pfx;
 
 pub use load::{load_pem_chain, load_pem_key};
+pub use pfx::load_pkcs12_chain;
 
 /// Key type and size of a generated certificate.
 ///
@@ -88,6 +90,12 @@ pub enum PkiError {
 
     #[error("{path} has no private key: expected a PEM block PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY")]
     NoPrivateKey { path: PathBuf },
+
+    #[error("{path}: wrong PKCS#12 password: the file's integrity check failed")]
+    Pkcs12Password { path: PathBuf },
+
+    #[error("{path} is not a PKCS#12 file vprolab can read: {error}")]
+    InvalidPkcs12 { path: PathBuf, error: String },
 
     #[error(
         "{path} contains an encrypted private key: decrypt it first, for example with `openssl pkey -in {path} -out key.pem`"
@@ -365,6 +373,12 @@ fn write_private(path: &Path, contents: &str) -> Result<(), PkiError> {
 
     let mut file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(failed)?;
     file.write_all(contents.as_bytes()).map_err(failed)
+}
+
+/// Generates a private key alone, as PKCS#8.
+pub fn generate_key(spec: KeySpec) -> Result<PrivateKeyDer<'static>, PkiError> {
+    let key = spec.generate()?;
+    Ok(PrivateKeyDer::Pkcs8(key.serialize_der().into()))
 }
 
 /// Generates the ME's TLS server identity: a self-signed certificate for an RSA 2048 key

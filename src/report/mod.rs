@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::timeline::{Step, SuffixSource, Timeline, Verdict};
+use crate::timeline::{ServerSource, Step, SuffixSource, Timeline, Verdict};
 use crate::topology::{Client, Expectation};
 
 /// Everything a run found out.
@@ -190,6 +190,14 @@ fn describe(step: &Step) -> String {
             let chain: String = cnames.iter().map(|cname| format!(" -> CNAME {cname}")).collect();
             format!("DNS {qname}{chain} -> A {address} (server {server})")
         }
+        Step::SetupServer { address, source } => {
+            let source = match source {
+                ServerSource::ProvisionServer => "the provisionserver record",
+                ServerSource::MebxAddress => "the address set in MEBx",
+                ServerSource::MebxFqdn => "the FQDN set in MEBx",
+            };
+            format!("setup server {address} from {source}")
+        }
         Step::Hello { to, retry_count, hashes } => format!("hello to {to}, retry count {retry_count}, {hashes} trusted root hashes"),
         Step::Tls { peer, protocol, client_chain } => format!("TLS on port {} from {peer} ({protocol}), client chain: {}", crate::me::AMT_TLS_PORT, client_chain.join(" <- ")),
         Step::Check { rule, passed, evidence } => format!("check {rule}: {} ({evidence})", if *passed { "pass" } else { "FAIL" }),
@@ -249,7 +257,7 @@ mod tests {
     fn text_names_client_and_verdict() {
         let mut timeline = Timeline::new(Instant::now());
         timeline.record(Step::Suffix { suffix: "jcert.info".into(), source: SuffixSource::Option15 });
-        let pc90 = Client { name: "pc90".into(), vlan: 90, firmware: "4.1.1".into(), mac: [2, 0, 0, 0, 0, 1], uuid: uuid::Uuid::nil(), expect: expectation("provisioned", None) };
+        let pc90 = Client { name: "pc90".into(), vlan: 90, firmware: "4.1.1".into(), mac: [2, 0, 0, 0, 0, 1], uuid: uuid::Uuid::nil(), mebx: Default::default(), hello: crate::amt::schedule::HelloSchedule::LAB_FAST, expect: expectation("provisioned", None) };
         let client = ClientReport::new(&pc90, provisioned("jcert.info"), timeline);
         let report = LabReport { lab: "single".into(), topology: "single.yaml".into(), build_ms: Duration::ZERO, total_ms: Duration::ZERO, clients: vec![client], setup_sessions: Vec::new() };
 

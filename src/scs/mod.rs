@@ -41,6 +41,11 @@ pub struct ScsConfig {
     /// client certificate.
     pub chain: Vec<CertificateDer<'static>>,
     pub key: PrivateKeyDer<'static>,
+    /// A key to sign the handshake with in place of `key`, for a chain whose leaf key the
+    /// TLS library cannot use (aws-lc-rs signs with RSA keys of 2048 bits or more only).
+    /// The ME judges the chain before it checks that signature, so a chain it rejects is
+    /// rejected for the same reason. A chain it accepts then fails the handshake.
+    pub stand_in_key: Option<PrivateKeyDer<'static>>,
     /// The ME's TLS port, 16993 on real firmware.
     pub amt_port: u16,
     pub mebx_password: String,
@@ -132,6 +137,7 @@ impl ScsConfig {
         Self {
             chain,
             key,
+            stand_in_key: None,
             amt_port: AMT_TLS_PORT,
             mebx_password: mebx_password.into(),
             admin_password: admin_password.into(),

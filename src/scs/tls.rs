@@ -4,9 +4,11 @@
 use std::error::Error as StdError;
 use std::sync::Arc;
 
+use rustls::client::ResolvesClientCert;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 
 use super::{ScsConfig, ScsError};
@@ -16,16 +18,40 @@ pub(super) fn client_config(config: &ScsConfig) -> Result<Arc<ClientConfig>, Scs
     let provider = crate::me::tls::provider();
     let verifier = Arc::new(SelfSignedMe { algorithms: provider.signature_verification_algorithms });
 
-    let client = ClientConfig::builder_with_provider(provider)
+    let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS12, &rustls::version::TLS13])
         .map_err(|error| ScsError::Config { reason: error.to_string() })?
         .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_client_auth_cert(config.chain.clone(), config.key.clone_key())
-        .map_err(|error| ScsError::Config {
-            reason: format!("the provisioning certificate and key do not fit together: {error}"),
-        })?;
+        .with_custom_certificate_verifier(verifier);
+
+    let client = match &config.stand_in_key {
+        None => builder.with_client_auth_cert(config.chain.clone(), config.key.clone_key()).map_err(|error| {
+            ScsError::Config { reason: format!("the provisioning certificate and key do not fit together: {error}") }
+        })?,
+        Some(stand_in) => {
+            let signing = provider.key_provider.load_private_key(stand_in.clone_key()).map_err(|error| {
+                ScsError::Config { reason: format!("the stand-in signing key cannot be used: {error}") }
+            })?;
+            let certified = Arc::new(CertifiedKey::new(config.chain.clone(), signing));
+            builder.with_client_cert_resolver(Arc::new(FixedClientCert(certified)))
+        }
+    };
     Ok(Arc::new(client))
+}
+
+/// Sends one chain whatever the ME requests, signing with a key that need not be the
+/// leaf's: [`ScsConfig::stand_in_key`].
+#[derive(Debug)]
+struct FixedClientCert(Arc<CertifiedKey>);
+
+impl ResolvesClientCert for FixedClientCert {
+    fn resolve(&self, _root_hint_subjects: &[&[u8]], _sigschemes: &[SignatureScheme]) -> Option<Arc<CertifiedKey>> {
+        Some(Arc::clone(&self.0))
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
 }
 
 /// Accepts whatever certificate the ME presents, because an ME in setup mode has only a

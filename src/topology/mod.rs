@@ -39,7 +39,8 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Lab, LoadError> {
     let raw: raw::RawLab = serde_saphyr::from_str_with_options(text, parse_options())
         .map_err(|error| LoadError::Syntax { path: path.to_owned(), message: error.to_string() })?;
 
-    resolve::resolve(&raw).map_err(|problems| LoadError::Invalid { path: path.to_owned(), problems })
+    let base = path.parent().unwrap_or(Path::new("."));
+    resolve::resolve(&raw, base).map_err(|problems| LoadError::Invalid { path: path.to_owned(), problems })
 }
 
 fn parse_options() -> serde_saphyr::Options {

@@ -4,11 +4,15 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::net::Ipv4Addr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use ipnetwork::Ipv4Network;
 use serde::Serialize;
 use uuid::Uuid;
+
+use crate::amt::hello::CertHash;
+use crate::amt::schedule::HelloSchedule;
 
 /// Maximum length of a network interface name (IFNAMSIZ - 1).
 pub const MAX_IFNAME_LEN: usize = 15;
@@ -98,6 +102,9 @@ pub struct Scope {
     pub dns_servers: Vec<Ipv4Addr>,
     /// Option 15, the domain name clients of this scope get.
     pub domain: Option<DomainName>,
+    /// Option 15 as exact bytes, sent in place of `domain`, which is then `None`.
+    #[serde(serialize_with = "escaped_bytes")]
+    pub option15_raw: Option<Vec<u8>>,
     #[serde(rename = "lease_time_secs", with = "humantime_serde_secs")]
     pub lease_time: Duration,
 }
@@ -121,7 +128,39 @@ pub struct SetupServer {
     pub fqdn: DomainName,
     /// TCP port of the hello listener.
     pub port: u16,
-    pub certificate: CertificateRequest,
+    pub certificate: Certificate,
+}
+
+/// The setup server's provisioning certificate chain and what the lab does with it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Certificate {
+    pub source: CertificateSource,
+    /// Which certificates of the chain the setup server sends.
+    pub send: ChainPart,
+    /// Whether clients are kept from trusting the chain's root, so that its hash is in
+    /// no client's trusted list.
+    pub untrusted_root: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum CertificateSource {
+    /// A chain the lab CA issues: root, intermediate and this leaf.
+    Issued(CertificateRequest),
+    /// A user's chain, leaf first, and the leaf's private key, from PEM files.
+    Files { chain: PathBuf, key: PathBuf },
+}
+
+/// Part of the chain the setup server sends as its TLS client certificate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChainPart {
+    /// Leaf to root, root included, as the ME needs it.
+    Full,
+    /// Every certificate but the second, the intermediate that issued the leaf.
+    WithoutIntermediate,
+    /// Every certificate but the last, the root.
+    WithoutRoot,
 }
 
 /// The provisioning certificate the lab CA issues to the setup server.
@@ -135,7 +174,10 @@ pub struct CertificateRequest {
     /// Extended Key Usage serverAuth, 1.3.6.1.5.5.7.3.1.
     pub server_auth: bool,
     pub key: KeyKind,
-    pub valid_days: u32,
+    /// Start of the leaf's validity, in days from when the lab starts; negative is earlier.
+    pub not_before_days: i64,
+    /// End of the leaf's validity, in days from when the lab starts.
+    pub not_after_days: i64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -155,7 +197,40 @@ pub struct Client {
     pub firmware: String,
     pub mac: [u8; 6],
     pub uuid: Uuid,
+    pub mebx: Mebx,
+    /// When the ME repeats its hello.
+    pub hello: HelloSchedule,
     pub expect: Expectation,
+}
+
+/// A client's settings made in MEBx or by a USB setup file.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Mebx {
+    /// The PKI DNS suffix, tried before option 15; `None` when unset, blank or ".".
+    pub pki_dns_suffix: Option<DomainName>,
+    /// A static setup server, used in place of the DNS lookup of provisionserver.
+    pub setup_server: Option<SetupServerAddress>,
+    /// Hashes added to the trusted list beside the firmware's defaults.
+    pub custom_hashes: Vec<CertHash>,
+    /// Whether the lab also adds the hash of the setup server's root.
+    pub trust_lab_root: bool,
+}
+
+/// A setup server address set in MEBx: an address, or an FQDN the ME resolves.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SetupServerAddress {
+    Address(Ipv4Addr),
+    Fqdn(DomainName),
+}
+
+impl fmt::Display for SetupServerAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Address(address) => write!(f, "{address}"),
+            Self::Fqdn(fqdn) => write!(f, "{fqdn}"),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -284,6 +359,14 @@ impl Role {
 impl Server {
     pub fn has_role(&self, role: Role) -> bool {
         self.roles.contains(&role)
+    }
+}
+
+/// Serializes raw option 15 bytes as text with non-printable bytes escaped (`\0`, `\x07`).
+fn escaped_bytes<S: serde::Serializer>(bytes: &Option<Vec<u8>>, serializer: S) -> Result<S::Ok, S::Error> {
+    match bytes {
+        Some(bytes) => serializer.serialize_some(&bytes.escape_ascii().to_string()),
+        None => serializer.serialize_none(),
     }
 }
 

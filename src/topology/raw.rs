@@ -86,6 +86,9 @@ pub struct RawScope {
     pub dns_servers: Vec<Spanned<String>>,
     #[serde(default)]
     pub domain: Option<Spanned<String>>,
+    /// Option 15 as exact bytes, for values that are not domain names.
+    #[serde(default)]
+    pub option15_raw: Option<Spanned<String>>,
     #[serde(default)]
     pub lease_time: Option<Spanned<String>>,
 }
@@ -109,7 +112,8 @@ pub struct RawSetupServer {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCertificate {
-    pub cn: Spanned<String>,
+    #[serde(default)]
+    pub cn: Option<Spanned<String>>,
     #[serde(default)]
     pub ou: Option<Spanned<String>>,
     #[serde(default)]
@@ -120,6 +124,22 @@ pub struct RawCertificate {
     pub key: Option<Spanned<String>>,
     #[serde(default)]
     pub valid_days: Option<Spanned<u32>>,
+    /// Start of the leaf's validity, in days from now; negative is in the past.
+    #[serde(default)]
+    pub not_before_days: Option<Spanned<i64>>,
+    /// End of the leaf's validity, in days from now; replaces `valid_days`.
+    #[serde(default)]
+    pub not_after_days: Option<Spanned<i64>>,
+    /// Which certificates of the chain the setup server sends.
+    #[serde(default)]
+    pub send: Option<Spanned<String>>,
+    #[serde(default)]
+    pub untrusted_root: Option<bool>,
+    /// A user's chain (leaf first) and leaf key, in place of a chain the lab issues.
+    #[serde(default)]
+    pub chain_file: Option<Spanned<String>>,
+    #[serde(default)]
+    pub key_file: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -131,7 +151,41 @@ pub struct RawClient {
     pub mac: Option<Spanned<String>>,
     #[serde(default)]
     pub uuid: Option<Spanned<String>>,
+    #[serde(default)]
+    pub mebx: Option<Spanned<RawMebx>>,
+    #[serde(default)]
+    pub hello: Option<Spanned<RawHello>>,
     pub expect: RawExpect,
+}
+
+/// Settings made in MEBx or by a USB setup file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMebx {
+    #[serde(default)]
+    pub pki_dns_suffix: Option<Spanned<String>>,
+    /// An IPv4 address or an FQDN.
+    #[serde(default)]
+    pub setup_server: Option<Spanned<String>>,
+    #[serde(default)]
+    pub custom_hashes: Vec<Spanned<RawCustomHash>>,
+    #[serde(default)]
+    pub trust_lab_root: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCustomHash {
+    pub algorithm: Spanned<String>,
+    pub hash: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHello {
+    pub schedule: Spanned<String>,
+    #[serde(default)]
+    pub window: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -3,6 +3,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -17,10 +18,14 @@ use crate::amt::verdict::Reason;
 use super::model::*;
 use super::raw::*;
 
+mod certificate;
+mod mebx;
+
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_LEASE_TIME: Duration = Duration::from_secs(8 * 3600);
 const DEFAULT_HELLO_PORT: u16 = 9971;
-const DEFAULT_VALID_DAYS: u32 = 365;
+/// Longest option 15 a DHCP option can carry (RFC 2132 2).
+const MAX_OPTION15_LEN: usize = 255;
 
 /// Run timeouts a lab accepts: a day is far beyond any provisioning exchange.
 pub const TIMEOUT_RANGE: RangeInclusive<Duration> = Duration::from_millis(100)..=Duration::from_secs(24 * 3600);
@@ -35,15 +40,24 @@ const KEY_NAMES: &[(&str, KeyKind)] = &[
     ("ecdsa-p256", KeyKind::EcdsaP256),
 ];
 
-/// Resolves a parsed file into the model, or returns every problem found.
-pub fn resolve(raw: &RawLab) -> Result<Lab, Vec<Problem>> {
-    let mut resolver = Resolver::default();
+/// Resolves a parsed file into the model, or returns every problem found. Relative file
+/// names in the topology start from `base`, the topology's folder.
+pub fn resolve(raw: &RawLab, base: &Path) -> Result<Lab, Vec<Problem>> {
+    let mut resolver = Resolver { base: base.to_owned(), ..Resolver::default() };
     let lab = resolver.lab(raw);
 
     match lab {
         Some(lab) if resolver.problems.is_empty() => Ok(lab),
         _ => Err(resolver.problems),
     }
+}
+
+/// What resolving a client needs from the rest of the file.
+struct ClientContext<'a> {
+    /// The lab name, `None` when it is invalid.
+    lab: Option<&'a str>,
+    /// Whether clients may trust the setup server's root: false for `untrusted_root`.
+    root_offered: bool,
 }
 
 /// The resolved DHCP parts a client check needs.
@@ -65,6 +79,8 @@ struct Resolver {
     declared_vlans: BTreeSet<String>,
     declared_servers: BTreeSet<String>,
     declared_addresses: BTreeSet<String>,
+    /// Folder of the topology file.
+    base: PathBuf,
 }
 
 impl Resolver {
@@ -82,7 +98,8 @@ impl Resolver {
         let relays = self.relays(&raw.dhcp.relays, &servers, &scopes);
         let setup_server = self.setup_server(&raw.setup_server, &servers);
         let dhcp = DhcpPlan { servers: &servers, scopes: &scopes, relays: &relays };
-        let clients = self.clients(&raw.clients, &switch, &dhcp, name.as_deref());
+        let root_offered = setup_server.as_ref().is_some_and(|setup| !setup.certificate.untrusted_root);
+        let clients = self.clients(&raw.clients, &switch, &dhcp, ClientContext { lab: name.as_deref(), root_offered });
 
         Some(Lab {
             name: name?,
@@ -409,6 +426,7 @@ impl Resolver {
             .filter_map(|(index, address)| self.dns_server_address(address, servers, &format!("{path}.dns_servers[{index}]")))
             .collect();
         let domain = raw.value.domain.as_ref().and_then(|domain| self.domain_name(domain, &format!("{path}.domain")));
+        let option15_raw = raw.value.option15_raw.as_ref().and_then(|value| self.option15_raw(value, raw.value.domain.is_some(), &format!("{path}.option15_raw")));
         let lease_time = self.duration(raw.value.lease_time.as_ref(), &format!("{path}.lease_time"), DEFAULT_LEASE_TIME, LEASE_TIME_RANGE);
 
         let vlan = vlan?;
@@ -420,6 +438,7 @@ impl Resolver {
             router,
             dns_servers,
             domain,
+            option15_raw,
             lease_time,
         })
     }
@@ -437,6 +456,26 @@ impl Resolver {
         let problem = Problem::on(raw, path, format!("no server with the dns role has the address {address}"));
         let help = if dns.is_empty() { "give a server the dns role and list its address here".to_owned() } else { format!("DNS servers in this lab: {}", dns.join(", ")) };
         self.report(problem.help(help));
+        None
+    }
+
+    /// Turns `option15_raw` into bytes: each character, escapes such as "\0" included,
+    /// is one byte, so the value must stay within U+0000 to U+00FF.
+    fn option15_raw(&mut self, raw: &Spanned<String>, domain_set: bool, path: &str) -> Option<Vec<u8>> {
+        if domain_set {
+            let problem = Problem::on(raw, path, "option15_raw and domain both set option 15");
+            self.report(problem.help("keep domain for a domain name, or option15_raw for exact bytes"));
+            return None;
+        }
+
+        let bytes: Result<Vec<u8>, char> = raw.value.chars().map(|c| u8::try_from(u32::from(c)).map_err(|_| c)).collect();
+        let message = match bytes {
+            Err(character) => format!("option15_raw contains {character:?}, which is not one byte"),
+            Ok(bytes) if bytes.is_empty() => "option15_raw is empty, and a DHCP option carries at least one byte".to_owned(),
+            Ok(bytes) if bytes.len() > MAX_OPTION15_LEN => format!("option15_raw has {} bytes, at most {MAX_OPTION15_LEN} fit a DHCP option", bytes.len()),
+            Ok(bytes) => return Some(bytes),
+        };
+        self.report(Problem::on(raw, path, message).help("write bytes as characters or YAML escapes such as \"jcert.info\\0\" or \"\\xE9\""));
         None
     }
 
@@ -531,7 +570,8 @@ impl Resolver {
                 }
             },
         };
-        let certificate = self.certificate(&raw.value.certificate);
+        let base = self.base.clone();
+        let certificate = self.certificate(&raw.value.certificate, &raw.referenced, &base);
 
         let server = server?;
         Some(SetupServer {
@@ -543,52 +583,15 @@ impl Resolver {
         })
     }
 
-    fn certificate(&mut self, raw: &RawCertificate) -> Option<CertificateRequest> {
-        let path = "setup_server.certificate";
-        let base = raw.cn.value.strip_prefix("*.").unwrap_or(&raw.cn.value);
-        let cn_valid = match DomainName::parse(base) {
-            Ok(_) => true,
-            Err(why) => {
-                self.report(Problem::on(&raw.cn, format!("{path}.cn"), format!("invalid certificate CN {:?}: {why}", raw.cn.value)).help("use a domain name such as scs.example.com, or *.example.com for a wildcard"));
-                false
-            }
-        };
-
-        let key = match &raw.key {
-            None => Some(KeyKind::Rsa2048),
-            Some(key) => match KEY_NAMES.iter().find(|(name, _)| *name == key.value) {
-                Some((_, kind)) => Some(*kind),
-                None => {
-                    let names: Vec<&str> = KEY_NAMES.iter().map(|(name, _)| *name).collect();
-                    self.report(Problem::on(key, format!("{path}.key"), format!("unknown key type {:?}", key.value)).help(suggest(&key.value, &names)));
-                    None
-                }
-            },
-        };
-
-        let valid_days = raw.valid_days.as_ref().map_or(DEFAULT_VALID_DAYS, |days| days.value);
-        if let Some(days) = raw.valid_days.as_ref().filter(|days| days.value == 0) {
-            self.report(Problem::on(days, format!("{path}.valid_days"), "valid_days must be 1 or more"));
-        }
-        cn_valid.then_some(())?;
-        Some(CertificateRequest {
-            cn: raw.cn.value.to_ascii_lowercase(),
-            ou: raw.ou.as_ref().map(|ou| ou.value.clone()),
-            amt_setup_oid: raw.amt_setup_oid.unwrap_or(true),
-            server_auth: raw.server_auth.unwrap_or(true),
-            key: key?,
-            valid_days,
-        })
-    }
-
-    fn clients(&mut self, raw: &Entries<RawClient>, switch: &Switch, dhcp: &DhcpPlan, lab: Option<&str>) -> Vec<Client> {
+    fn clients(&mut self, raw: &Entries<RawClient>, switch: &Switch, dhcp: &DhcpPlan, context: ClientContext) -> Vec<Client> {
         if raw.0.is_empty() {
             self.report(Problem::at(&serde_saphyr::Location::UNKNOWN, "clients", "the lab has no vPro clients").help("add at least one client under clients"));
         }
-        raw.0.iter().filter_map(|(name, client)| self.client(name, client, switch, dhcp, lab)).collect()
+        raw.0.iter().filter_map(|(name, client)| self.client(name, client, switch, dhcp, &context)).collect()
     }
 
-    fn client(&mut self, name: &Spanned<String>, raw: &Spanned<RawClient>, switch: &Switch, dhcp: &DhcpPlan, lab: Option<&str>) -> Option<Client> {
+    fn client(&mut self, name: &Spanned<String>, raw: &Spanned<RawClient>, switch: &Switch, dhcp: &DhcpPlan, context: &ClientContext) -> Option<Client> {
+        let lab = context.lab;
         let path = format!("clients.{}", name.value);
         let named = self.node_name(name, &path);
         let vlan = self.vlan_ref(&raw.value.vlan, switch, &format!("{path}.vlan"));
@@ -607,12 +610,14 @@ impl Resolver {
         let expect = self.expectation(&raw.value.expect, &format!("{path}.expect"));
 
         let firmware = raw.value.firmware.value.trim().to_owned();
-        if let Err(why) = FirmwareProfile::parse(&firmware) {
+        let profile = FirmwareProfile::parse(&firmware).map_err(|why| {
             self.report(Problem::on(&raw.value.firmware, format!("{path}.firmware"), why.to_string()).help("write the AMT version, such as 4.1.1 or 11.8"));
-        }
+        });
+        let mebx = self.mebx(raw.value.mebx.as_ref(), profile.as_ref().ok(), context.root_offered, &path);
+        let hello = self.hello(raw.value.hello.as_ref(), profile.as_ref().ok(), &path);
 
         named.then_some(())?;
-        Some(Client { name: name.value.clone(), vlan: vlan?.id, firmware, mac: mac?, uuid: uuid?, expect: expect? })
+        Some(Client { name: name.value.clone(), vlan: vlan?.id, firmware, mac: mac?, uuid: uuid?, mebx: mebx?, hello: hello?, expect: expect? })
     }
 
     /// Checks that a client's VLAN has a scope, served from that VLAN or through a relay on
