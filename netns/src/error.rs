@@ -79,6 +79,9 @@ pub enum Error {
     #[error("link {link:?} not found in network namespace {namespace:?}")]
     LinkNotFound { namespace: String, link: String },
 
+    #[error("links {links:?} in network namespace {namespace:?} were not up and forwarding after {waited_ms} ms")]
+    LinksNotReady { namespace: String, links: Vec<String>, waited_ms: u64 },
+
     #[error(
         "link {link:?} already exists in network namespace {namespace:?}: \
          delete it first (ip -n {namespace} link del {link})"

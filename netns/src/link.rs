@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use netlink_packet_route::link::{BridgePortState, InfoBridgePort, InfoPortData, LinkAttribute, LinkFlags, LinkInfo, LinkMessage, State};
 
 use crate::{Error, Namespace};
 
@@ -81,6 +81,13 @@ pub struct Link {
     pub up: bool,
     /// Index of the bridge the link is a port of (IFLA_MASTER).
     pub controller: Option<u32>,
+    /// Whether the bridge forwards frames through this port (IFLA_BRPORT_STATE
+    /// forwarding); `None` when the link is no bridge port.
+    pub forwarding: Option<bool>,
+    /// Whether the operational state is up (IFLA_OPERSTATE), which the kernel's link
+    /// watcher sets when it has seen the carrier and given the link its queueing
+    /// discipline. Until then the link drops what it transmits.
+    pub oper_up: bool,
 }
 
 impl Link {
@@ -89,12 +96,16 @@ impl Link {
         let mut name = None;
         let mut mac = None;
         let mut controller = None;
+        let mut forwarding = None;
+        let mut oper_up = false;
 
         for attribute in &message.attributes {
             match attribute {
                 LinkAttribute::IfName(value) => name = Some(value.clone()),
                 LinkAttribute::Address(bytes) => mac = MacAddr::from_slice(bytes),
                 LinkAttribute::Controller(index) => controller = Some(*index),
+                LinkAttribute::LinkInfo(infos) => forwarding = forwarding.or(bridge_port_forwarding(infos)),
+                LinkAttribute::OperState(state) => oper_up = *state == State::Up,
                 _ => {}
             }
         }
@@ -105,8 +116,22 @@ impl Link {
             mac,
             up: message.header.flags.contains(LinkFlags::Up),
             controller,
+            forwarding,
+            oper_up,
         })
     }
+}
+
+/// Reads the bridge port state from IFLA_LINKINFO's port data, as `ip -d link show`
+/// prints it after `bridge_slave state`.
+fn bridge_port_forwarding(infos: &[LinkInfo]) -> Option<bool> {
+    infos.iter().find_map(|info| match info {
+        LinkInfo::PortData(InfoPortData::BridgePort(attributes)) => attributes.iter().find_map(|attribute| match attribute {
+            InfoBridgePort::State(state) => Some(*state == BridgePortState::Forwarding),
+            _ => None,
+        }),
+        _ => None,
+    })
 }
 
 /// A veth pair to create: one end in the namespace of the [`crate::Netlink`] that adds

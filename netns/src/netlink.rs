@@ -25,6 +25,9 @@ use crate::{Error, Link, MacAddr, Namespace, VethPair};
 /// Attempts per request while the kernel replies with EBUSY or EAGAIN.
 const MAX_ATTEMPTS: u32 = 5;
 
+/// Interval between link dumps while waiting for links to become ready.
+const READY_POLL: Duration = Duration::from_millis(2);
+
 /// Wait before the first retry, doubled before each next one (10, 20, 40, 80 ms).
 const FIRST_BACKOFF: Duration = Duration::from_millis(10);
 
@@ -375,6 +378,31 @@ impl Netlink {
             .map_err(|error| self.failure(command.to_owned(), error))?;
 
         Ok(messages.iter().filter_map(Link::from_message).collect())
+    }
+
+    /// Waits until every link in `names` is ready to carry traffic: operationally up and,
+    /// for a bridge port, forwarding.
+    ///
+    /// A veth end brought up before its peer has no carrier, so the kernel gives it its
+    /// queueing discipline only when the link watcher later sees the carrier, and a bridge
+    /// may already flood frames to it. Until then the link drops every frame it transmits
+    /// (QDISC_DROP), such as a DHCPOFFER to a client that just sent its DHCPDISCOVER.
+    pub async fn wait_ready(&self, names: &[&str], timeout: Duration) -> Result<(), Error> {
+        let started = tokio::time::Instant::now();
+        loop {
+            let links = self.links().await?;
+            let is_ready = |name: &str| links.iter().any(|link| link.name == name && link.oper_up && link.forwarding != Some(false));
+            let pending: Vec<String> = names.iter().filter(|name| !is_ready(name)).map(|name| (*name).to_owned()).collect();
+
+            if pending.is_empty() {
+                return Ok(());
+            }
+            if started.elapsed() >= timeout {
+                let waited_ms = started.elapsed().as_millis() as u64;
+                return Err(Error::LinksNotReady { namespace: self.namespace().to_owned(), links: pending, waited_ms });
+            }
+            tokio::time::sleep(READY_POLL).await;
+        }
     }
 
     /// Deletes a link: `ip link del NAME`. Deleting one end of a veth pair deletes both.

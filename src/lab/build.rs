@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use ipnetwork::Ipv4Network;
 use netns::{MacAddr, Namespace, Netlink, VethPair};
@@ -17,6 +18,10 @@ use netns::{MacAddr, Namespace, Netlink, VethPair};
 use super::LabError;
 use super::state::LabState;
 use crate::topology::{Lab, NODE_INTERFACE};
+
+/// How long a built lab may take until every link carries traffic; the kernel's link
+/// watcher normally gets there within a second.
+const LINKS_READY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The namespaces of a built lab.
 #[derive(Debug)]
@@ -42,13 +47,31 @@ pub async fn build(lab: &Lab, state: &LabState) -> Result<Built, LabError> {
     build_switch(lab, &switch, &switch_link).await?;
 
     let mut nodes = HashMap::new();
-    for attachment in attachments(lab) {
+    let mut node_links = Vec::new();
+    let attachments = attachments(lab);
+    for attachment in &attachments {
         let namespace = create_namespace(state, &lab.namespace_of(attachment.name))?;
-        attach(lab, &switch_link, &namespace, &attachment).await?;
+        node_links.push(attach(lab, &switch_link, &namespace, attachment).await?);
         nodes.insert(attachment.name.to_owned(), namespace);
     }
 
+    wait_ready(&switch_link, &node_links, &attachments).await?;
     Ok(Built { switch, nodes })
+}
+
+/// Waits until both ends of every node's link carry traffic, so that no client's first
+/// DHCP exchange is lost to a link the kernel has not finished bringing up.
+async fn wait_ready(switch_link: &Netlink, node_links: &[Netlink], attachments: &[Attachment<'_>]) -> Result<(), LabError> {
+    let waiting = std::time::Instant::now();
+    let ports: Vec<&str> = attachments.iter().map(|attachment| attachment.name).collect();
+
+    switch_link.wait_ready(&ports, LINKS_READY_TIMEOUT).await.map_err(LabError::Netns)?;
+    for link in node_links {
+        link.wait_ready(&[NODE_INTERFACE], LINKS_READY_TIMEOUT).await.map_err(LabError::Netns)?;
+    }
+
+    tracing::debug!(links = 2 * ports.len(), waited_ms = waiting.elapsed().as_millis() as u64, "lab links ready");
+    Ok(())
 }
 
 fn create_namespace(state: &LabState, name: &str) -> Result<Arc<Namespace>, LabError> {
@@ -79,7 +102,8 @@ fn attachments(lab: &Lab) -> Vec<Attachment<'_>> {
 }
 
 /// Connects one node to its VLAN's bridge and, for a server, sets its address and route.
-async fn attach(lab: &Lab, switch_link: &Netlink, namespace: &Namespace, node: &Attachment<'_>) -> Result<(), LabError> {
+/// Returns the node's netlink handle.
+async fn attach(lab: &Lab, switch_link: &Netlink, namespace: &Namespace, node: &Attachment<'_>) -> Result<Netlink, LabError> {
     let vlan = lab.vlan(node.vlan).expect("VLAN checked by the resolver");
     let bridge = Lab::bridge_of(node.vlan);
 
@@ -97,5 +121,5 @@ async fn attach(lab: &Lab, switch_link: &Netlink, namespace: &Namespace, node: &
         link.add_address(NODE_INTERFACE, network).await.map_err(LabError::Netns)?;
         link.add_default_route(vlan.gateway).await.map_err(LabError::Netns)?;
     }
-    Ok(())
+    Ok(link)
 }
