@@ -94,6 +94,22 @@ fn udhcpc_leases_directly_and_through_relay() {
     });
 }
 
+#[test]
+#[ignore = "needs peers from Debian: run by make test-peers"]
+fn relay_serves_client_added_to_running_lab() {
+    isolated(|| async {
+        let mut lab = PeerLab::start(WILDCARD).await;
+        let report = lab.run_clients(Duration::from_secs(30)).await;
+        assert!(report.all_as_expected(), "the wildcard lab's MEs did not end as expected: {}", report.to_text());
+
+        // dc2 resolved the gateway's MAC while it relayed pc91's lease. A node joining
+        // VLAN 91 now must not change that MAC, or the relayed DHCPDISCOVER goes nowhere.
+        let env = udhcpc_lease(&mut lab, "udhcpc91", 91, [0x02, 0, 0, 0x06, 91, 0], false).await;
+        assert_udhcpc_options(&env, &VLAN_91);
+        lab.stop().await;
+    });
+}
+
 /// Runs dhclient on a new peer node of `vlan` until it is bound, and returns the
 /// variables its script received.
 async fn dhclient_lease(lab: &mut PeerLab, name: &str, vlan: u16, mac: [u8; 6]) -> HashMap<String, String> {
