@@ -15,6 +15,8 @@ use crate::amt::profile::FirmwareProfile;
 use super::model::*;
 use super::raw::*;
 
+mod exec;
+
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_LEASE_TIME: Duration = Duration::from_secs(8 * 3600);
 const DEFAULT_HELLO_PORT: u16 = 9971;
@@ -250,6 +252,7 @@ impl Resolver {
         }
         self.claim_address(address, &raw.value.address, &format!("{path}.address"));
 
+        let exec = self.exec_services(&raw.value.exec, &roles, &path);
         named.then_some(())?;
         Some(Server {
             name: name.value.clone(),
@@ -258,6 +261,7 @@ impl Resolver {
             fqdn: fqdn?,
             roles,
             mac: derived_mac(lab.unwrap_or_default(), &name.value),
+            exec,
         })
     }
 
