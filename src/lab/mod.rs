@@ -2,6 +2,7 @@
 
 mod build;
 mod clients;
+mod exec;
 mod services;
 pub mod state;
 mod zones;
@@ -100,7 +101,7 @@ pub async fn start(lab: &Lab, state: &LabState) -> Result<RunningLab, LabError> 
 
     let built = build::build(lab, state).await?;
     let cancel = CancellationToken::new();
-    let services = services::start(lab, &built, &chain, &cancel)?;
+    let services = services::start(lab, &built, &chain, &cancel, state.dir()).await?;
 
     Ok(RunningLab { lab: lab.clone(), state: state.clone(), built, chain, services, cancel, build_time: started.elapsed() })
 }
