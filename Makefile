@@ -31,7 +31,7 @@ test:
 # kea-dhcp4, openssl), which `.ci/run` installs. Each builds its own lab in a sandbox and
 # runs the peers inside the lab's namespaces. They are ignored by `make test`, and a peer
 # missing from PATH fails its test with the Debian package to install.
-PEER_TESTS := --test peer_dns --test peer_dhcp --test peer_tls
+PEER_TESTS := --test peer_dns --test peer_dhcp --test peer_tls --test peer_examples
 
 test-peers:
 	$(CARGO) test --locked $(PEER_TESTS) --no-run

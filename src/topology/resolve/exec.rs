@@ -254,4 +254,13 @@ mod tests {
         }
     }
 
+    #[test]
+    fn exec_examples_resolve() {
+        for (name, text) in [("dnsmasq", include_str!("../../../topologies/examples/dnsmasq-dns-dhcp.yaml")), ("dhcrelay", include_str!("../../../topologies/examples/dhcrelay-relay.yaml"))] {
+            let lab = parse(Path::new("example.yaml"), text.as_bytes()).unwrap_or_else(|error| panic!("{name}: {error}"));
+
+            let exec: Vec<&str> = lab.servers.iter().flat_map(|server| &server.exec).map(|exec| exec.command[0].as_str()).collect();
+            assert_eq!(exec, [name]);
+        }
+    }
 }
