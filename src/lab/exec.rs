@@ -47,7 +47,7 @@ pub enum ExecError {
     Spawn { program: String, source: io::Error },
 
     #[error("cannot enter the namespace of {node}: {source}")]
-    Namespace { node: String, source: netns::Error },
+    Namespace { node: String, source: Box<netns::Error> },
 
     #[error("cannot read the socket tables of {node}: {source}")]
     SocketTable { node: String, source: io::Error },
@@ -145,7 +145,7 @@ fn spawn(node: &str, namespace: &Namespace, command: &[String]) -> Result<Child,
         let _context = runtime.enter();
         Command::new(&command[0]).args(&command[1..]).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0).kill_on_drop(true).spawn()
     };
-    let spawned = namespace.run(fork).map_err(|source| ExecError::Namespace { node: node.to_owned(), source })?;
+    let spawned = namespace.run(fork).map_err(|source| ExecError::Namespace { node: node.to_owned(), source: Box::new(source) })?;
 
     spawned.map_err(|source| match source.kind() {
         io::ErrorKind::NotFound => ExecError::NotFound { program },
@@ -278,7 +278,7 @@ async fn port_bound(node: &str, namespace: Arc<Namespace>, check: ReadyCheck) ->
 
     let read = move || namespace.run(|| files.map(|file| std::fs::read_to_string(format!("/proc/thread-self/net/{file}"))));
     let tables = tokio::task::spawn_blocking(read).await.expect("socket table task");
-    let tables = tables.map_err(|source| ExecError::Namespace { node: node.to_owned(), source })?;
+    let tables = tables.map_err(|source| ExecError::Namespace { node: node.to_owned(), source: Box::new(source) })?;
 
     let mut bound = false;
     for table in tables {
