@@ -65,14 +65,15 @@ pub struct MeOutcome {
 
 /// Runs one ME to its verdict.
 pub async fn run(config: MeConfig) -> MeOutcome {
+    // An entered span guard held across awaits would tag whatever else runs on the same
+    // worker thread, such as another ME, with this ME's node; instrument follows the task.
     let span = tracing::info_span!("me", node = %config.name);
-    let _entered = span.enter();
     let mut me = Emulator { net: NodeNet::in_namespace(config.namespace.clone()), timeline: Timeline::new(config.origin), config };
 
-    let verdict = match me.provision().await {
+    let verdict = match tracing::Instrument::instrument(me.provision(), span.clone()).await {
         Ok(verdict) => verdict,
         Err(reason) => {
-            tracing::info!(code = reason.code(), %reason, "ME stopped without provisioning");
+            span.in_scope(|| tracing::info!(code = reason.code(), %reason, "ME stopped without provisioning"));
             Verdict::refused(reason)
         }
     };
