@@ -11,6 +11,7 @@ use std::time::Duration;
 use peers::{BUSYBOX, DHCLIENT, DHCRELAY, DNSMASQ, KEA_DHCP4, Peer, PeerLab, isolated, write_file};
 use vprolab::dhcp::{self, ClientConfig, Lease};
 use vprolab::net::NodeNet;
+use vprolab::timeline::Step;
 
 const WILDCARD: &str = "topologies/wildcard.yaml";
 
@@ -311,4 +312,41 @@ fn me_client_leases_from_kea() {
         assert!(log.contains("DHCP4_LEASE_ALLOC"), "kea-dhcp4 log:\n{log}");
         lab.stop().await;
     });
+}
+
+/// Runs a wildcard lab whose DHCP server on dc1 is a peer started by `exec`, and checks
+/// that both MEs are provisioned, pc91 through the lab relay, from the peer's leases.
+async fn provision_through_lab_relay(topology: &str) {
+    let mut lab = PeerLab::start(topology).await;
+
+    let report = lab.run_clients(Duration::from_secs(30)).await;
+
+    assert!(report.all_as_expected(), "{}", report.to_text());
+    for client in &report.clients {
+        let lease = client.timeline.events().iter().find_map(|event| match &event.step {
+            Step::Lease { server, relay, lease_secs, .. } => Some((*server, *relay, *lease_secs)),
+            _ => None,
+        });
+        let (server, relay, lease_secs) = lease.unwrap_or_else(|| panic!("{} got no lease", client.name));
+        let expected_relay = (client.vlan == 91).then_some(Ipv4Addr::new(192, 168, 91, 10));
+
+        assert_eq!(server, Some(Ipv4Addr::new(192, 168, 90, 10)), "{}: option 54", client.name);
+        assert_eq!(relay, expected_relay, "{}: giaddr", client.name);
+        assert_eq!(lease_secs, Some(28800), "{}: option 51", client.name);
+    }
+    lab.stop().await;
+}
+
+#[test]
+#[ignore = "needs peers from Debian: run by make test-peers"]
+fn lab_relay_forwards_to_dnsmasq() {
+    peers::require(DNSMASQ);
+    isolated(|| provision_through_lab_relay("tests/fixtures/topologies/wildcard-dnsmasq-dhcp.yaml"));
+}
+
+#[test]
+#[ignore = "needs peers from Debian: run by make test-peers"]
+fn lab_relay_forwards_to_kea() {
+    peers::require(KEA_DHCP4);
+    isolated(|| provision_through_lab_relay("tests/fixtures/topologies/wildcard-kea-dhcp.yaml"));
 }
