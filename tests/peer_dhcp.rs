@@ -1,5 +1,5 @@
-//! The lab's DHCP server and relay against real DHCP clients and relays from Debian, and
-//! the ME's DHCP client against real DHCP servers.
+//! The lab's DHCP server against real DHCP clients and relays from Debian, the lab's relay
+//! against real clients and servers, and the ME's DHCP client against real servers.
 
 mod peers;
 
