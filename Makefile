@@ -10,7 +10,7 @@ VPROLAB := target/release/vprolab
 # namespace, so that tests cannot reach or change this machine's network.
 SANDBOX := unshare --net --mount --propagation private -- sh -c 'ip link set lo up && exec "$$0" "$$@"'
 
-.PHONY: build lab-single lab-wildcard scenarios test down
+.PHONY: build lab-single lab-wildcard scenarios test test-peers down
 
 build:
 	$(CARGO) build --release --locked
@@ -31,6 +31,16 @@ scenarios: build
 test:
 	$(CARGO) test --workspace --locked --no-run
 	$(SANDBOX) $(CARGO) test --workspace --locked --offline
+
+# The tests against real peers from Debian (dig, udhcpc, dhclient, dhcrelay, dnsmasq,
+# kea-dhcp4, openssl), which `.ci/run` installs. Each builds its own lab in a sandbox and
+# runs the peers inside the lab's namespaces. They are ignored by `make test`, and a peer
+# missing from PATH fails its test with the Debian package to install.
+PEER_TESTS := --test peer_dns --test peer_dhcp --test peer_tls --test peer_examples
+
+test-peers:
+	$(CARGO) test --locked $(PEER_TESTS) --no-run
+	$(SANDBOX) $(CARGO) test --locked --offline $(PEER_TESTS) -- --ignored
 
 # Removes the reference labs when they were started with `vprolab up` outside the
 # sandbox; labs run by the targets above live in their sandbox and vanish with it.

@@ -121,3 +121,40 @@ fn refusal_meets_its_expectation() {
     assert!(steps(&pc90, "provisioned").is_empty());
     run.assert_nothing_left();
 }
+
+#[test]
+fn log_lines_name_their_own_me() {
+    let run = sandboxed(&["-v", "run", "topologies/wildcard.yaml"]);
+    assert_eq!(run.exit_code, 0, "stderr: {}", run.stderr);
+
+    // The log is colored even when it is not a terminal; the checks read plain text.
+    let plain = strip_ansi(&run.stderr);
+    let leases: Vec<&str> = plain.lines().filter(|line| line.contains("DHCP lease obtained")).collect();
+    let chains: Vec<&str> = plain.lines().filter(|line| line.contains("certificate chain accepted")).collect();
+    assert_eq!(leases.len(), 2, "{plain}");
+    assert_eq!(chains.len(), 2, "{plain}");
+
+    for line in leases {
+        let node = if line.contains("address=192.168.91.") { "pc91" } else { "pc90" };
+        assert!(line.contains(&format!("me{{node={node}}}")), "lease logged under another ME: {line}");
+    }
+    for line in chains {
+        let node = if line.contains("suffix=\"mtkg.jcert.info\"") { "pc91" } else { "pc90" };
+        assert!(line.contains(&format!("me{{node={node}}}")), "check logged under another ME: {line}");
+    }
+    run.assert_nothing_left();
+}
+
+/// Removes the ANSI color sequences (`ESC [ ... m`) of a log.
+fn strip_ansi(text: &str) -> String {
+    let mut plain = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(character) = chars.next() {
+        if character == '\u{1b}' {
+            chars.by_ref().find(|next| *next == 'm');
+        } else {
+            plain.push(character);
+        }
+    }
+    plain
+}

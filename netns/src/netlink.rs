@@ -143,6 +143,28 @@ impl Netlink {
         })
     }
 
+    /// Sets a link's MAC address: `ip link set LINK address MAC`.
+    ///
+    /// On a bridge this also stops the kernel from taking the lowest MAC of its ports as
+    /// the bridge's own, which it otherwise does again each time a port joins or leaves.
+    pub async fn set_mac(&self, link: &str, mac: MacAddr) -> Result<(), Error> {
+        check_link_name(link)?;
+        let command = format!("ip link set {link} address {mac}");
+        let message = LinkUnspec::new_with_name(link)
+            .address(mac.octets().to_vec())
+            .build();
+
+        let result = self
+            .send(&command, || {
+                self.handle.link().set(message.clone()).execute()
+            })
+            .await;
+        result.map_err(|error| match errno_of(&error) {
+            Some(Errno::ENODEV) => self.link_not_found(link),
+            _ => self.failure(command, error),
+        })
+    }
+
     /// Adds a veth pair, both ends down:
     /// `ip link add NAME [address MAC] type veth peer name PEER [address PEER_MAC] netns PEER_NS`.
     ///

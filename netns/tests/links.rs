@@ -283,6 +283,44 @@ async fn attach_to_bridge_sets_controller() {
 }
 
 #[tokio::test]
+async fn set_mac_keeps_bridge_mac_when_ports_join() {
+    isolate_current_thread().unwrap();
+    let switch = Namespace::create("t-switch").unwrap();
+    let node = Namespace::create("t-node").unwrap();
+    let netlink = Netlink::connect(&switch).unwrap();
+    let bridge_mac = MacAddr::new([0x02, 0xff, 0, 0, 0, 0x5a]);
+    netlink.add_bridge("br-a").await.unwrap();
+    netlink.set_mac("br-a", bridge_mac).await.unwrap();
+
+    // Without a MAC set on the bridge, the kernel would take this port's lower MAC.
+    let pair = VethPair {
+        name: "p-node",
+        mac: Some(MacAddr::new([0x02, 0, 0, 0, 0, 0x01])),
+        peer_name: "eth0",
+        peer_namespace: &node,
+        peer_mac: None,
+    };
+    netlink.add_veth(&pair).await.unwrap();
+    netlink.attach_to_bridge("p-node", "br-a").await.unwrap();
+
+    assert_eq!(netlink.link("br-a").await.unwrap().mac, Some(bridge_mac));
+}
+
+#[tokio::test]
+async fn set_mac_unknown_link_gives_link_not_found() {
+    isolate_current_thread().unwrap();
+    let namespace = Namespace::create("t-mac").unwrap();
+    let netlink = Netlink::connect(&namespace).unwrap();
+
+    let error = netlink
+        .set_mac("nope0", MacAddr::new([0x02, 0, 0, 0, 0, 1]))
+        .await
+        .unwrap_err();
+
+    assert!(matches!(error, Error::LinkNotFound { .. }), "{error}");
+}
+
+#[tokio::test]
 async fn attach_to_bridge_names_the_missing_link() {
     isolate_current_thread().unwrap();
     let namespace = Namespace::create("t-attach").unwrap();

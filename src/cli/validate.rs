@@ -26,6 +26,10 @@ fn describe_lab(lab: &Lab) -> String {
     for server in &lab.servers {
         let roles: Vec<&str> = server.roles.iter().map(|role| role.name()).collect();
         let _ = writeln!(out, "  server {}: VLAN {} {} {} [{}]", server.name, server.vlan, server.address, server.fqdn, roles.join(", "));
+        for exec in &server.exec {
+            let replaces: Vec<String> = exec.replaces.iter().map(|role| format!("{role:?}")).collect();
+            let _ = writeln!(out, "    exec {} in place of [{}], ready on {:?}", exec.command[0], replaces.join(", "), exec.ready.check);
+        }
     }
     for zone in &lab.zones {
         let _ = writeln!(out, "  zone {}: served by {}, {} records", zone.origin, zone.servers.join(", "), zone.records.len());

@@ -89,10 +89,23 @@ async fn build_switch(lab: &Lab, switch: &Namespace, link: &Netlink) -> Result<(
         let gateway = Ipv4Network::new(vlan.gateway, vlan.subnet.prefix()).expect("prefix checked by the resolver");
 
         link.add_bridge(&bridge).await.map_err(LabError::Netns)?;
+        link.set_mac(&bridge, gateway_mac(vlan.id)).await.map_err(LabError::Netns)?;
         link.add_address(&bridge, gateway).await.map_err(LabError::Netns)?;
         link.set_up(&bridge).await.map_err(LabError::Netns)?;
     }
     Ok(())
+}
+
+/// Returns the fixed MAC of a VLAN's bridge, which is the gateway's MAC on that VLAN:
+/// locally administered, `02:76:6c:00` and the VLAN id.
+///
+/// A bridge without a MAC of its own takes the lowest MAC of its ports, and changes it when
+/// a port with a lower one joins. Nodes that had already resolved the gateway by ARP would
+/// then send routed traffic to the old MAC, which the bridge drops. So attaching a node to
+/// a running lab would cut the others off from every other VLAN.
+fn gateway_mac(vlan: u16) -> MacAddr {
+    let [high, low] = vlan.to_be_bytes();
+    MacAddr::new([0x02, 0x76, 0x6c, 0x00, high, low])
 }
 
 fn attachments(lab: &Lab) -> Vec<Attachment<'_>> {

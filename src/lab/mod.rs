@@ -3,6 +3,7 @@
 mod build;
 mod chain;
 mod clients;
+mod exec;
 mod services;
 pub mod state;
 mod zones;
@@ -103,7 +104,7 @@ pub async fn start(lab: &Lab, state: &LabState) -> Result<RunningLab, LabError> 
 
     let built = build::build(lab, state).await?;
     let cancel = CancellationToken::new();
-    let services = services::start(lab, &built, &chain, &cancel)?;
+    let services = services::start(lab, &built, &chain, &cancel, state.dir()).await?;
 
     Ok(RunningLab { lab: lab.clone(), state: state.clone(), built, chain, services, cancel, build_time: started.elapsed() })
 }

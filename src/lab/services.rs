@@ -1,7 +1,10 @@
-//! Starts the servers' services, each on sockets made inside its node's namespace.
+//! Starts the servers' services: the built-in ones on sockets made inside each node's
+//! namespace, and the commands that replace them as processes in that namespace.
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use ipnetwork::Ipv4Network;
 use tokio::sync::mpsc;
@@ -10,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::LabError;
 use super::build::Built;
+use super::exec;
 use super::zones::zones_for;
 use crate::net::NodeNet;
 use super::chain::ProvisioningChain;
@@ -24,6 +28,8 @@ const DHCP_SERVER_PORT: u16 = 67;
 const LAB_MEBX_PASSWORD: &str = "Lab-Mebx1";
 /// Admin password the setup server sets for later management.
 const LAB_ADMIN_PASSWORD: &str = "Lab-Admin1";
+/// Time the services started so far get to stop when a later one fails to start.
+const STOP_AFTER_FAILURE: Duration = Duration::from_secs(2);
 
 /// Running services of a lab.
 pub struct Services {
@@ -32,9 +38,13 @@ pub struct Services {
     pub sessions: mpsc::Receiver<ScsSession>,
 }
 
-/// Starts every service of every server and returns once all sockets are bound, so that
-/// clients started afterwards find them ready.
-pub fn start(lab: &Lab, built: &Built, chain: &ProvisioningChain, cancel: &CancellationToken) -> Result<Services, LabError> {
+/// Starts every service of every server and returns once all sockets are bound and every
+/// exec service is ready, so that clients started afterwards find them ready. Exec
+/// commands may write to `state_dir` through `{state_dir}` in their arguments.
+///
+/// When an exec service fails to start, every service started so far is stopped, and its
+/// processes are reaped, before the error returns.
+pub async fn start(lab: &Lab, built: &Built, chain: &ProvisioningChain, cancel: &CancellationToken, state_dir: &Path) -> Result<Services, LabError> {
     let (session_tx, sessions) = mpsc::channel(64);
     let mut tasks = JoinSet::new();
 
@@ -42,21 +52,53 @@ pub fn start(lab: &Lab, built: &Built, chain: &ProvisioningChain, cancel: &Cance
         let net = NodeNet::in_namespace(built.nodes[&server.name].clone());
         let service = |what: &str| format!("{} {what}", server.name);
 
-        if server.has_role(Role::Dns) {
+        if server.runs_builtin(Role::Dns) {
             start_dns(lab, server, &net, cancel, &mut tasks).map_err(|source| LabError::Service { service: service("DNS"), source })?;
         }
-        if server.has_role(Role::DhcpServer) {
+        if server.runs_builtin(Role::DhcpServer) {
             start_dhcp_server(lab, server, &net, cancel, &mut tasks).map_err(|source| LabError::Service { service: service("DHCP server"), source })?;
         }
-        if let Some(relay) = lab.relays.iter().find(|relay| relay.server == server.name) {
+        if let Some(relay) = lab.relays.iter().find(|relay| relay.server == server.name)
+            && server.runs_builtin(Role::DhcpRelay)
+        {
             start_relay(relay, server, &net, cancel, &mut tasks).map_err(|source| LabError::Service { service: service("DHCP relay"), source })?;
         }
-        if lab.setup_server.server == server.name {
+        if lab.setup_server.server == server.name && server.runs_builtin(Role::SetupServer) {
             start_setup_server(lab, chain, &net, session_tx.clone(), cancel, &mut tasks).map_err(|source| LabError::Service { service: service("setup server"), source })?;
         }
     }
 
+    if let Err(error) = start_exec_services(lab, built, state_dir, cancel, &mut tasks).await {
+        cancel.cancel();
+        stop_started(&mut tasks).await;
+        return Err(error);
+    }
     Ok(Services { tasks, sessions })
+}
+
+/// Starts every `exec:` command of every server, one after the other, each once the one
+/// before it is ready.
+async fn start_exec_services(lab: &Lab, built: &Built, state_dir: &Path, cancel: &CancellationToken, tasks: &mut Tasks) -> Result<(), LabError> {
+    for server in &lab.servers {
+        for service in &server.exec {
+            let name = format!("{} exec {}", server.name, service.command[0]);
+            let namespace = built.nodes[&server.name].clone();
+            let process = exec::start(&server.name, service, namespace, state_dir).await.map_err(|error| LabError::Service { service: name.clone(), source: std::io::Error::other(error) })?;
+
+            let cancel = cancel.clone();
+            tasks.spawn(async move { (name, process.supervise(cancel).await.map_err(|error| error.to_string())) });
+        }
+    }
+    Ok(())
+}
+
+/// Waits for the tasks of services already started to stop after a cancel, and aborts
+/// those that take longer than [`STOP_AFTER_FAILURE`].
+async fn stop_started(tasks: &mut Tasks) {
+    let drained = tokio::time::timeout(STOP_AFTER_FAILURE, async { while tasks.join_next().await.is_some() {} });
+    if drained.await.is_err() {
+        tasks.abort_all();
+    }
 }
 
 type Tasks = JoinSet<(String, Result<(), String>)>;

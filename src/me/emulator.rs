@@ -9,7 +9,6 @@ use std::time::{Duration, Instant, SystemTime};
 use ipnetwork::Ipv4Network;
 use rustls_pki_types::{CertificateDer, UnixTime};
 use tokio::io::AsyncWriteExt;
-use tracing::Instrument;
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
@@ -66,17 +65,15 @@ pub struct MeOutcome {
 
 /// Runs one ME to its verdict.
 pub async fn run(config: MeConfig) -> MeOutcome {
+    // An entered span guard held across awaits would tag whatever else runs on the same
+    // worker thread, such as another ME, with this ME's node; instrument follows the task.
     let span = tracing::info_span!("me", node = %config.name);
-    run_in_span(config).instrument(span).await
-}
-
-async fn run_in_span(config: MeConfig) -> MeOutcome {
     let mut me = Emulator { net: NodeNet::in_namespace(config.namespace.clone()), timeline: Timeline::new(config.origin), config };
 
-    let verdict = match me.provision().await {
+    let verdict = match tracing::Instrument::instrument(me.provision(), span.clone()).await {
         Ok(verdict) => verdict,
         Err(reason) => {
-            tracing::info!(code = reason.code(), %reason, "ME stopped without provisioning");
+            span.in_scope(|| tracing::info!(code = reason.code(), %reason, "ME stopped without provisioning"));
             Verdict::refused(reason)
         }
     };

@@ -67,6 +67,40 @@ pub struct Server {
     pub fqdn: DomainName,
     pub roles: BTreeSet<Role>,
     pub mac: [u8; 6],
+    /// Commands that run in the server's namespace in place of built-in services.
+    pub exec: Vec<ExecService>,
+}
+
+/// A command the lab runs inside a server's namespace in place of one or more built-in
+/// services, such as dnsmasq for DNS and DHCP.
+#[derive(Clone, Debug, Serialize)]
+pub struct ExecService {
+    /// Program and arguments, with `{state_dir}` replaced by the lab's state folder.
+    pub command: Vec<String>,
+    /// Roles of the server whose built-in services do not run.
+    pub replaces: BTreeSet<Role>,
+    pub ready: Readiness,
+}
+
+/// When an exec service counts as started, so that the lab can start its clients.
+#[derive(Clone, Debug, Serialize)]
+pub struct Readiness {
+    pub check: ReadyCheck,
+    /// Time the port check may take before the lab fails to start.
+    #[serde(with = "humantime_serde_secs")]
+    pub timeout: Duration,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadyCheck {
+    /// A socket in the server's namespace is bound to this UDP port.
+    Udp(u16),
+    /// A socket in the server's namespace listens on this TCP port.
+    Tcp(u16),
+    /// This much time has passed since the command started.
+    #[serde(with = "humantime_serde_secs")]
+    After(Duration),
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -359,6 +393,12 @@ impl Role {
 impl Server {
     pub fn has_role(&self, role: Role) -> bool {
         self.roles.contains(&role)
+    }
+
+    /// Checks whether the lab runs its own service for `role` on this server: the server
+    /// has the role and no exec service replaces it.
+    pub fn runs_builtin(&self, role: Role) -> bool {
+        self.has_role(role) && !self.exec.iter().any(|exec| exec.replaces.contains(&role))
     }
 }
 

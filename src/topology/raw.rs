@@ -47,6 +47,32 @@ pub struct RawServer {
     pub address: Spanned<String>,
     pub fqdn: Spanned<String>,
     pub roles: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub exec: Vec<Spanned<RawExec>>,
+}
+
+/// A command run in place of built-in services.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExec {
+    pub command: Spanned<Vec<String>>,
+    pub replaces: Spanned<Vec<Spanned<String>>>,
+    #[serde(default)]
+    pub ready: Option<Spanned<RawReady>>,
+}
+
+/// Readiness check; exactly one of `udp`, `tcp` and `after` must be set.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReady {
+    #[serde(default)]
+    pub udp: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub tcp: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub after: Option<Spanned<String>>,
+    #[serde(default)]
+    pub timeout: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

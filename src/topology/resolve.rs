@@ -20,6 +20,7 @@ use super::raw::*;
 
 mod certificate;
 mod mebx;
+mod exec;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_LEASE_TIME: Duration = Duration::from_secs(8 * 3600);
@@ -272,6 +273,7 @@ impl Resolver {
         }
         self.claim_address(address, &raw.value.address, &format!("{path}.address"));
 
+        let exec = self.exec_services(&raw.value.exec, &roles, &path);
         named.then_some(())?;
         Some(Server {
             name: name.value.clone(),
@@ -280,6 +282,7 @@ impl Resolver {
             fqdn: fqdn?,
             roles,
             mac: derived_mac(lab.unwrap_or_default(), &name.value),
+            exec,
         })
     }
 
