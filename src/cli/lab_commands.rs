@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
-use vprolab::lab::{self, LabState, LeftoverRemoved, Phase, RunOptions, RunningLab};
+use vprolab::lab::{self, CaptureOptions, LabState, LeftoverRemoved, Phase, RunOptions, RunningLab};
 use vprolab::report::LabReport;
 use vprolab::topology::{self, Lab};
 
@@ -64,7 +64,8 @@ fn prepare(args: &RunArgs, lab: Option<Lab>) -> Result<Prepared, CliError> {
         false => None,
     };
 
-    let options = RunOptions { state_root, state_dir: args.state_dir.clone(), timeout: args.timeout, topology: args.file.clone(), sandbox };
+    let capture = args.capture.as_ref().map(|dir| CaptureOptions { dir: dir.clone(), per_node: args.capture_nodes });
+    let options = RunOptions { state_root, state_dir: args.state_dir.clone(), timeout: args.timeout, topology: args.file.clone(), sandbox, capture };
     Ok(Prepared { lab, options })
 }
 
@@ -84,7 +85,7 @@ async fn run_to_report(prepared: Prepared, args: &RunArgs, progress: Progress) -
     let timeout = prepared.options.timeout.unwrap_or(prepared.lab.timeout);
 
     let outcome = tokio::select! {
-        outcome = build_run_and_stop(&prepared.lab, &state, timeout, args, progress) => Some(outcome),
+        outcome = build_run_and_stop(&prepared, &state, timeout, args, progress) => Some(outcome),
         signal = shutdown.wait() => {
             progress.say(format!("{signal} received: tearing the lab down"));
             None
@@ -103,8 +104,9 @@ async fn run_to_report(prepared: Prepared, args: &RunArgs, progress: Progress) -
     Ok(if report.all_as_expected() { exit::OK } else { exit::UNEXPECTED })
 }
 
-async fn build_run_and_stop(lab: &Lab, state: &LabState, timeout: Duration, args: &RunArgs, progress: Progress) -> Result<LabReport, CliError> {
-    let mut running = build(lab, state, progress).await?;
+async fn build_run_and_stop(prepared: &Prepared, state: &LabState, timeout: Duration, args: &RunArgs, progress: Progress) -> Result<LabReport, CliError> {
+    let lab = &prepared.lab;
+    let mut running = build(prepared, state, progress).await?;
 
     progress.say(format!("lab built in {} ms; waiting up to {} s for {} clients", running.build_time.as_millis(), timeout.as_secs(), lab.clients.len()));
     let report = running.run_clients(timeout, &args.file).await;
@@ -122,7 +124,7 @@ async fn keep_up(prepared: Prepared, args: &RunArgs, detached: Option<Detached>,
     let timeout = prepared.options.timeout.unwrap_or(lab.timeout);
 
     let started = tokio::select! {
-        started = build(lab, &state, progress) => Some(started),
+        started = build(&prepared, &state, progress) => Some(started),
         _ = shutdown.wait() => None,
     };
     let mut running = match started {
@@ -190,10 +192,11 @@ fn say_leftover(lab: &str, leftover: &LeftoverRemoved, progress: Progress) {
     ));
 }
 
-async fn build(lab: &Lab, state: &LabState, progress: Progress) -> Result<RunningLab, CliError> {
+async fn build(prepared: &Prepared, state: &LabState, progress: Progress) -> Result<RunningLab, CliError> {
+    let lab = &prepared.lab;
     progress.say(format!("building lab {}: {} namespaces, {} VLANs", lab.name, 1 + lab.servers.len() + lab.clients.len(), lab.switch.vlans.len()));
     let say = |line: &str| progress.step(line);
-    Ok(lab::start(lab, state, &say).await?)
+    Ok(lab::start(lab, state, &prepared.options, &say).await?)
 }
 
 fn print_report(report: &LabReport, json: bool) {

@@ -1,6 +1,7 @@
 //! Builds a lab from its model, runs its services and clients, and tears it down.
 
 mod build;
+pub mod capture;
 pub mod cleanup;
 mod clients;
 mod nodes;
@@ -13,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+pub use capture::CaptureOptions;
 pub use nodes::resolv_conf;
 pub use state::{LabState, Phase, ProcessId, SandboxRecord, StateRecord};
 
@@ -37,6 +39,8 @@ pub struct RunOptions {
     pub topology: PathBuf,
     /// The sandbox this process runs in, if any.
     pub sandbox: Option<SandboxRecord>,
+    /// `--capture`: pcap files of the lab's traffic.
+    pub capture: Option<CaptureOptions>,
 }
 
 /// Failure to build or run a lab.
@@ -59,6 +63,9 @@ pub enum LabError {
 
     #[error("cannot make the lab certificates: {0}")]
     Pki(#[source] crate::pki::PkiError),
+
+    #[error("cannot capture into {}: {source}", dir.display())]
+    Capture { dir: PathBuf, source: std::io::Error },
 }
 
 /// A lab whose namespaces exist and whose services run.
@@ -69,6 +76,7 @@ pub struct RunningLab {
     pub chain: LabChain,
     pub services: services::Services,
     pub cancel: CancellationToken,
+    pub capture: Option<capture::Capture>,
     pub build_time: Duration,
 }
 
@@ -110,7 +118,7 @@ fn remove_leftover(lab: &str, record: StateRecord) -> Result<LeftoverRemoved, La
 /// calling `progress` with a line at each step.
 ///
 /// On failure, what was built stays recorded in `state`; the caller tears it down.
-pub async fn start(lab: &Lab, state: &LabState, progress: &dyn Fn(&str)) -> Result<RunningLab, LabError> {
+pub async fn start(lab: &Lab, state: &LabState, options: &RunOptions, progress: &dyn Fn(&str)) -> Result<RunningLab, LabError> {
     let started = Instant::now();
 
     progress("issuing the lab certificates");
@@ -122,13 +130,23 @@ pub async fn start(lab: &Lab, state: &LabState, progress: &dyn Fn(&str)) -> Resu
     let nodes = nodes::records(lab);
     nodes::write_resolver_files(state.dir(), &nodes).map_err(|source| LabError::State { path: state.dir().join(state::RESOLVER_DIR), source })?;
     state.update(|record| record.nodes = nodes)?;
+    let capture = start_capture(lab, &built, state, options.capture.as_ref()).await?;
 
     progress("starting the services");
     let cancel = CancellationToken::new();
     let services = services::start(lab, &built, &chain, &cancel)?;
     state.set_phase(Phase::Running)?;
 
-    Ok(RunningLab { lab: lab.clone(), state: state.clone(), built, chain, services, cancel, build_time: started.elapsed() })
+    Ok(RunningLab { lab: lab.clone(), state: state.clone(), built, chain, services, cancel, capture, build_time: started.elapsed() })
+}
+
+/// Starts `--capture` before any service runs, so that the files hold the first DHCP
+/// exchange, and records the files.
+async fn start_capture(lab: &Lab, built: &build::Built, state: &LabState, options: Option<&CaptureOptions>) -> Result<Option<capture::Capture>, LabError> {
+    let Some(options) = options else { return Ok(None) };
+    let capture = capture::start(lab, built, options).await?;
+    state.update(|record| record.captures = capture.files.clone())?;
+    Ok(Some(capture))
 }
 
 fn issue_chain(request: &crate::topology::CertificateRequest, dir: &Path) -> Result<LabChain, LabError> {
@@ -200,9 +218,12 @@ impl RunningLab {
         sessions
     }
 
-    /// Stops the services and removes every namespace.
+    /// Stops the services and the capture, and removes every namespace.
     pub async fn stop(self) -> Vec<(String, netns::Error)> {
         self.cancel.cancel();
+        if let Some(capture) = self.capture {
+            capture.stop();
+        }
         let mut tasks = self.services.tasks;
         let drained = tokio::time::timeout(Duration::from_secs(2), async {
             while let Some(result) = tasks.join_next().await {
