@@ -123,8 +123,10 @@ pub async fn start(lab: &Lab, state: &LabState, options: &RunOptions, progress: 
 
     progress("issuing the lab certificates");
     let request = lab.setup_server.certificate.clone();
-    let state_dir = state.dir().to_owned();
-    let chain = tokio::task::spawn_blocking(move || issue_chain(&request, &state_dir)).await.expect("certificate task")?;
+    let chain = tokio::task::spawn_blocking(move || LabPki::generate(&cert_spec(&request))).await.expect("certificate task").map_err(LabError::Pki)?;
+    // Written here, not in the blocking task: a task on the blocking pool runs on after
+    // an interrupt drops this future, and would write into a state folder already removed.
+    chain.write(&state.dir().join("pki")).map_err(LabError::Pki)?;
 
     let built = build::build(lab, state, progress).await?;
     let nodes = nodes::records(lab);
@@ -147,12 +149,6 @@ async fn start_capture(lab: &Lab, built: &build::Built, state: &LabState, option
     let capture = capture::start(lab, built, options).await?;
     state.update(|record| record.captures = capture.files.clone())?;
     Ok(Some(capture))
-}
-
-fn issue_chain(request: &crate::topology::CertificateRequest, dir: &Path) -> Result<LabChain, LabError> {
-    let chain = LabPki::generate(&cert_spec(request)).map_err(LabError::Pki)?;
-    chain.write(&dir.join("pki")).map_err(LabError::Pki)?;
-    Ok(chain)
 }
 
 /// Builds the provisioning certificate the topology requests. It is valid from a day ago,
