@@ -146,7 +146,7 @@ fn private_failed(rootless: bool, errno: Errno) -> SandboxError {
 /// Mounts a private tmpfs on /run/netns, where the lab's namespaces are named.
 ///
 /// When /run/netns is missing and this user may not create it, the tmpfs goes on /run
-/// instead; the state root, if it lies under /run, is then bound back to its path.
+/// instead. A state root under /run is then bound back to its path.
 fn mount_private_netns_dir(state_root: &Path, rootless: bool) -> Result<(), SandboxError> {
     let netns_dir = Path::new(netns::NETNS_RUN_DIR);
     if !rootless {
@@ -158,13 +158,13 @@ fn mount_private_netns_dir(state_root: &Path, rootless: bool) -> Result<(), Sand
 
     let run = netns_dir.parent().expect("/run/netns has a parent");
     // Opened before /run is covered, so that it can be bound back from this handle.
-    let kept = state_root.starts_with(run).then(|| File::open(state_root)).transpose().map_err(|error| mount_error(state_root, error.to_string()))?;
+    let hidden_root = state_root.starts_with(run).then(|| File::open(state_root)).transpose().map_err(|error| mount_error(state_root, error.to_string()))?;
     mount_tmpfs(run, rootless)?;
     fs::create_dir_all(netns_dir).map_err(|error| mount_error(netns_dir, error.to_string()))?;
 
-    if let Some(kept) = kept {
+    if let Some(hidden_root) = hidden_root {
         create_private_dir(state_root)?;
-        let source = format!("/proc/self/fd/{}", kept.as_raw_fd());
+        let source = format!("/proc/self/fd/{}", hidden_root.as_raw_fd());
         mount(Some(source.as_str()), state_root, None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(|errno| mount_error(state_root, errno.to_string()))?;
     }
     Ok(())

@@ -1,7 +1,7 @@
 //! The lab lifecycle: up, status, exec and down; interrupted and killed runs; two labs
 //! at once; the host's network namespace left as it was; rootless runs; captures.
 //!
-//! Each test isolates its own thread first (see `common::host`), so the "host" these
+//! Each test isolates its own thread first (see `common::host`). So the "host" these
 //! tests build labs on and compare is a namespace the test made, never the machine's.
 
 mod common;
@@ -54,8 +54,10 @@ fn up_status_exec_down_leave_nothing() {
     let status = host.run(&["status"]);
     let listing = text(&status.stdout);
     assert!(listing.contains("lab single: up"), "{listing}");
-    assert!(listing.contains("single-dc1") && listing.contains("192.168.90.10/24"), "{listing}");
-    assert!(listing.contains("single-pc90") && listing.contains("192.168.90.100/24"), "{listing}");
+    assert!(listing.contains("single-dc1"), "{listing}");
+    assert!(listing.contains("192.168.90.10/24"), "{listing}");
+    assert!(listing.contains("single-pc90"), "{listing}");
+    assert!(listing.contains("192.168.90.100/24"), "the client's leased address: {listing}");
 
     let dig = host.run(&["exec", "single", "pc90", "--", "dig", "+short", "provisionserver.jcert.info"]);
     assert_eq!(dig.status.code(), Some(0), "{}", describe(&dig));
@@ -102,7 +104,7 @@ fn exec_and_down_reject_unknown_names() {
 }
 
 #[test]
-fn killed_up_is_cleaned_by_next_up_which_says_so() {
+fn killed_up_cleaned_by_next_up() {
     let host = TestHost::isolate();
 
     let mut first = host.vprolab(&["-q", "up", "topologies/single.yaml"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start vprolab up");
@@ -124,6 +126,28 @@ fn killed_up_is_cleaned_by_next_up_which_says_so() {
 
     assert_eq!(host.run(&["down", "single"]).status.code(), Some(0));
     host.assert_nothing_left("after the second up and down");
+}
+
+#[test]
+fn killed_sandbox_lab_down_stops_exec() {
+    let host = TestHost::isolate();
+
+    let mut owner = host.vprolab(&["-q", "up", "--sandbox", "--name", "boxed", "topologies/single.yaml"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start vprolab up");
+    wait_for_phase(&host, "boxed", "up", Duration::from_secs(30));
+    let mut sleeper = host.vprolab(&["exec", "boxed", "pc90", "--", "sleep", "600"]).spawn().expect("start sleep in the sandboxed lab");
+    thread::sleep(Duration::from_millis(300));
+    send(&owner, nix::sys::signal::Signal::SIGKILL);
+    wait_with_limit(&mut owner, Duration::from_secs(5));
+
+    // The sleep keeps the sandbox, and the node's namespace in it, alive.
+    let status = host.run(&["status", "boxed"]);
+    assert!(text(&status.stdout).contains("1 processes run inside the lab's namespaces"), "{}", describe(&status));
+
+    let down = host.run(&["down", "boxed"]);
+    assert_eq!(down.status.code(), Some(0), "{}", describe(&down));
+    assert!(text(&down.stderr).contains("1 processes stopped"), "{}", describe(&down));
+    wait_with_limit(&mut sleeper, Duration::from_secs(5));
+    host.assert_nothing_left("after down of the killed sandboxed lab");
 }
 
 /// Polls the state file until the lab reaches `phase`.
@@ -244,8 +268,8 @@ fn rootless_without_sandbox_names_the_fix() {
         .output()
         .expect("run setpriv (util-linux)");
 
-    // The repository may be out of this user's reach, which fails as input, before any
-    // lab; only where it is readable does the root check speak.
+    // Where the repository is out of this user's reach, reading the topology fails first,
+    // as invalid input. Only where it is readable does the root check run.
     let said = text(&output.stderr);
     if !said.contains("cannot read topology") {
         assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
@@ -287,8 +311,8 @@ fn capture_of_lab_single_shows_the_exchanges() {
     host.assert_nothing_left("after the captured run");
 }
 
-/// tshark is a test dependency that `.ci/run` installs; elsewhere the test says it is
-/// skipped, except under CI, where a missing tshark is a failure.
+/// Checks for tshark, a test dependency that `.ci/run` installs. Elsewhere a missing
+/// tshark skips the test with a message, but under CI it fails the test.
 fn tshark_available() -> bool {
     let found = Command::new("tshark").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|status| status.success());
     assert!(found || std::env::var_os("CI").is_none(), "tshark is missing: `.ci/run` installs it (Debian package tshark)");

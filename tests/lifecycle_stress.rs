@@ -11,6 +11,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::io::Write as _;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, ExitStatus, Stdio};
 use std::thread;
@@ -21,7 +22,7 @@ use nix::sys::signal::Signal;
 
 const SIGINT_RUNS: usize = 50;
 const SIGKILL_RUNS: usize = 20;
-/// Longest random wait after a phase began.
+/// Maximum random wait after a phase began.
 const MAX_EXTRA_DELAY_MS: u64 = 25;
 /// How long a run may take to reach its phase before the signal goes anyway.
 const PHASE_LIMIT: Duration = Duration::from_secs(15);
@@ -48,14 +49,18 @@ fn interrupted_and_killed_up_leave_nothing() {
     }
 
     let spread: Vec<String> = phases.iter().map(|(phase, count)| format!("{phase} {count}")).collect();
-    println!(
+    // Written to stderr directly: the test harness hides what println! prints in a test
+    // that passes.
+    let _ = writeln!(
+        std::io::stderr(),
         "lifecycle stress: {SIGINT_RUNS} SIGINT and {SIGKILL_RUNS} SIGKILL+down runs of `vprolab up` in {:.1} s, nothing left after any; interrupted in: {} (seed {seed})",
         started.elapsed().as_secs_f64(),
         spread.join(", ")
     );
 }
 
-/// The seed of the delays: VPROLAB_STRESS_SEED to replay a failed run, else the clock.
+/// Returns the seed of the delays: VPROLAB_STRESS_SEED to replay a failed run, else the
+/// clock.
 fn seed() -> u64 {
     let from_clock = || SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(1, |time| time.as_nanos() as u64);
     let seed = std::env::var("VPROLAB_STRESS_SEED").ok().and_then(|text| text.parse().ok()).unwrap_or_else(from_clock);
@@ -79,10 +84,10 @@ fn interrupt_once(host: &TestHost, run: usize, signal: Signal, target: &str, del
     let phase = phase_of(&fs::read_to_string(&log).unwrap_or_default());
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).expect("signal vprolab");
     let status = wait(&mut child, run, seed);
-    let said = fs::read_to_string(&log).unwrap_or_default();
-    let context = format!("run {run}, {signal:?} {} ms into phase {phase} (seed {seed}), exit {status}:\n{said}", delay.as_millis());
+    let output = fs::read_to_string(&log).unwrap_or_default();
+    let context = format!("run {run}, {signal:?} {} ms into phase {phase} (seed {seed}), exit {status}:\n{output}", delay.as_millis());
 
-    assert!(!said.contains("panicked"), "{context}");
+    assert!(!output.contains("panicked"), "{context}");
     match signal {
         // 130 when interrupted before every verdict was in; the report's code after. Before
         // the handlers are installed, which precedes the first line, SIGINT still kills.
@@ -98,10 +103,10 @@ fn interrupt_once(host: &TestHost, run: usize, signal: Signal, target: &str, del
 /// process was killed before it made one.
 fn down_after_kill(host: &TestHost, context: &str) {
     let down = host.run(&["down", "stress"]);
-    let said = String::from_utf8_lossy(&down.stderr);
-    assert!(matches!(down.status.code(), Some(0 | 2)), "down: {said}\n{context}");
+    let message = String::from_utf8_lossy(&down.stderr);
+    assert!(matches!(down.status.code(), Some(0 | 2)), "down: {message}\n{context}");
     if down.status.code() == Some(2) {
-        assert!(said.contains("no running lab"), "down: {said}\n{context}");
+        assert!(message.contains("no running lab"), "down: {message}\n{context}");
     }
 }
 

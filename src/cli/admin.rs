@@ -19,7 +19,7 @@ use crate::exit;
 /// sends SIGKILL and removes what is left itself.
 const OWNER_GRACE: Duration = Duration::from_secs(10);
 
-/// The state folder of `lab`: `--state-dir`, or the default one for this user.
+/// Returns the state folder of `lab`: `--state-dir`, or the default one for this user.
 pub(crate) fn state_dir_of(lab: &str, state_dir: Option<&Path>) -> PathBuf {
     state_dir.map_or_else(|| LabState::default_dir(&state::state_root(), lab), Path::to_owned)
 }

@@ -1,6 +1,6 @@
-//! `up --detach`: the process forks; the child builds and runs the lab, and the parent
+//! `up --detach`: the process forks, and the child builds and runs the lab. The parent
 //! waits until the child reports that every client has its verdict, then exits with the
-//! exit code the child reports, leaving the child running the lab in the background.
+//! exit code the child sends. The child keeps running the lab in the background.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -40,7 +40,7 @@ pub(crate) fn fork_and_wait() -> Result<Detached, CliError> {
     }
 }
 
-/// The exit code the child sends, or, when it dies first, the one it died with.
+/// Waits for the exit code the child sends, or, when it dies first, the one it died with.
 fn wait_for_child(read: OwnedFd, child: Pid) -> u8 {
     let mut code = [0u8; 1];
     if let Ok(1) = File::from(read).read(&mut code) {

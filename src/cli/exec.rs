@@ -45,7 +45,7 @@ pub(crate) fn exec_in_node(args: &ExecArgs) -> Result<u8, CliError> {
     Err(CliError::Input(format!("cannot run {}: {error}", program.to_string_lossy())))
 }
 
-/// The record of a lab whose owner still runs it.
+/// Reads the record of a lab whose owner still runs it.
 fn running_record(lab: &str, dir: &Path) -> Result<StateRecord, CliError> {
     let not_running = || CliError::Input(format!("lab {lab} is not running ({} has no live lab); start it with `vprolab up`", dir.display()));
     let record = state::read_record(dir)?.ok_or_else(not_running)?;
@@ -79,7 +79,7 @@ fn enter_network(namespace: &str) -> Result<(), CliError> {
     setns(&file, CloneFlags::CLONE_NEWNET).map_err(|errno| CliError::Environment(format!("cannot enter network namespace {namespace}: {errno}; run as root, or as the user who started a rootless lab")))
 }
 
-/// A private mount namespace with the node's resolver file on /etc/resolv.conf and a
+/// Makes a private mount namespace with the node's resolver file on /etc/resolv.conf and a
 /// sysfs of the node's network namespace on /sys.
 fn mount_node_files(resolver: &Path) -> Result<(), CliError> {
     let failed = |step: String, errno: nix::Error| CliError::Environment(format!("cannot {step}: {errno}"));

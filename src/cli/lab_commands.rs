@@ -156,7 +156,7 @@ async fn keep_up(prepared: Prepared, args: &RunArgs, detached: Option<Detached>,
     })
 }
 
-/// Prints the report, records that the lab is up and tells how to use it; a detached
+/// Prints the report, records that the lab is up and prints how to use it. A detached
 /// process then hands its exit code to the waiting parent and leaves the terminal.
 fn stay_up(running: &RunningLab, report: &LabReport, args: &RunArgs, detached: Option<Detached>, progress: Progress) {
     print_report(report, args.json);

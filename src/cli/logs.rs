@@ -2,7 +2,7 @@
 //! service (`dc1-dns.log`, `pc90-me.log`, ...) at debug level.
 //!
 //! The lab runs each service inside a span named `service` with the fields `node` and
-//! `service`; an event goes to the file of the innermost such span around it.
+//! `service`. An event goes to the file of the innermost such span around it.
 
 use std::collections::HashMap;
 use std::fmt::{self, Write as _};
@@ -21,8 +21,8 @@ use tracing_subscriber::{EnvFilter, Layer};
 
 use super::CliError;
 
-/// Level of the per-service files: every debug event of our own code, and what the DNS
-/// and TLS libraries say at info and above.
+/// Level of the per-service files: every debug event of our own code, and the DNS and
+/// TLS libraries' events at info and above.
 const FILE_FILTER: &str = "debug,hickory_server=info,hickory_proto=warn,rustls=info,hyper=info,hyper_util=info";
 
 /// Name of the span the lab opens around each node service.

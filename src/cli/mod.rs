@@ -162,7 +162,7 @@ enum HelloCommand {
     },
 }
 
-/// Longest lab name: namespace names are `LAB-NODE`, and the lab name is also a folder
+/// Maximum lab name length: namespace names are `LAB-NODE`, and the lab name is also a folder
 /// name; 32 keeps both short enough to read in `ip netns list`.
 const MAX_LAB_NAME_LEN: usize = 32;
 
@@ -250,7 +250,7 @@ impl Progress {
         }
     }
 
-    /// One step of a build, such as one namespace of many.
+    /// Prints one step of a build, such as one namespace of many.
     pub(crate) fn step(self, message: &str) {
         if self.verbose || self.started.elapsed() >= SHOW_STEPS_AFTER {
             self.say(message);

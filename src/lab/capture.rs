@@ -2,7 +2,7 @@
 //! segment (`LAB-vlan90.pcap`) and, with `--capture-nodes`, one per node
 //! (`LAB-pc90.pcap`), for tshark and Wireshark.
 //!
-//! One AF_PACKET socket in the switch namespace sees every frame on every bridge and
+//! One AF_PACKET socket in the switch namespace receives every frame on every bridge and
 //! bridge port there. A frame crosses several of them, so each is written once per file:
 //! - a frame a node sends is seen arriving on its port: it goes to the VLAN's file and
 //!   the node's;
@@ -31,7 +31,7 @@ use super::LabError;
 use super::build::Built;
 use crate::topology::Lab;
 
-/// Longest frame kept whole. Frames on veth links can be GSO super-frames of up to 64 KiB,
+/// Maximum frame length kept whole. Frames on veth links can be GSO super-frames of up to 64 KiB,
 /// more than the MTU; 262144 is what tcpdump uses.
 const SNAPLEN: u32 = 262_144;
 
@@ -44,7 +44,7 @@ const PACKET_OUTGOING: u8 = 4;
 /// How often the capture thread checks whether it should stop.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
-/// What `--capture` asks for.
+/// Options of `--capture`.
 #[derive(Clone, Debug)]
 pub struct CaptureOptions {
     pub dir: PathBuf,
@@ -59,7 +59,7 @@ pub struct Capture {
     pub files: Vec<PathBuf>,
 }
 
-/// Where frames seen on one link of the switch go.
+/// Destination files of the frames seen on one link of the switch.
 #[derive(Debug, Default)]
 struct Route {
     /// Files for frames arriving on the link.
@@ -86,7 +86,8 @@ pub async fn start(lab: &Lab, built: &Built, options: &CaptureOptions) -> Result
     Ok(Capture { stop, thread: Some(thread), files: paths })
 }
 
-/// The files to write, and for each link index of the switch, which of them get its frames.
+/// Returns the files to write, and for each link index of the switch, which of them get
+/// its frames.
 fn plan(lab: &Lab, links: &[netns::Link], options: &CaptureOptions) -> (Vec<PathBuf>, HashMap<u32, Route>) {
     let mut paths = Vec::new();
     let mut routes: HashMap<u32, Route> = HashMap::new();
@@ -139,7 +140,7 @@ fn open_pcap(path: &Path) -> io::Result<File> {
     Ok(file)
 }
 
-/// One pcap record: seconds, microseconds, captured length, original length, frame.
+/// Builds one pcap record: seconds, microseconds, captured length, original length, frame.
 fn pcap_record(time: SystemTime, frame: &[u8], original_len: usize) -> Vec<u8> {
     let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
     let mut record = Vec::with_capacity(16 + frame.len());
@@ -152,7 +153,7 @@ fn pcap_record(time: SystemTime, frame: &[u8], original_len: usize) -> Vec<u8> {
     record
 }
 
-/// An AF_PACKET socket for every protocol on every link of the calling thread's network
+/// Opens an AF_PACKET socket for every protocol on every link of the calling thread's network
 /// namespace, with a receive timeout so that the loop can notice a stop.
 fn open_socket() -> io::Result<OwnedFd> {
     let socket = socket(AddressFamily::Packet, SockType::Raw, SockFlag::SOCK_CLOEXEC, SockProtocol::EthAll)?;

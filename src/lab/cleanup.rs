@@ -18,7 +18,7 @@ use super::state::{ProcessId, StateRecord, start_ticks};
 /// How long processes get to exit after SIGTERM before they get SIGKILL.
 const TERM_GRACE: Duration = Duration::from_secs(1);
 
-/// What [`remove_recorded`] did.
+/// Counts of what [`remove_recorded`] removed, and its failures.
 #[derive(Debug, Default)]
 pub struct Removed {
     pub processes: usize,
@@ -35,8 +35,8 @@ pub struct Removed {
 /// there is to do from outside it.
 pub fn remove_recorded(record: &StateRecord) -> Removed {
     let processes = stop_processes(&lab_processes(record));
-    let in_sandbox = record.sandbox.is_some() && !inside_sandbox_of(record);
-    if in_sandbox {
+    let outside_its_sandbox = record.sandbox.is_some() && !inside_sandbox_of(record);
+    if outside_its_sandbox {
         return Removed { processes, ..Removed::default() };
     }
 
@@ -52,13 +52,13 @@ pub fn remove_recorded(record: &StateRecord) -> Removed {
     Removed { processes, namespaces: names.len() - failures.len(), failures }
 }
 
-/// Whether this process runs inside the sandbox the record names.
+/// Checks whether this process runs inside the sandbox the record names.
 fn inside_sandbox_of(record: &StateRecord) -> bool {
     let Some(sandbox) = record.sandbox else { return false };
     namespace_of(std::process::id(), "mnt") == Some(sandbox.mount_namespace)
 }
 
-/// Processes inside the lab's network namespaces, or inside its sandbox, other than this
+/// Lists the processes inside the lab's network namespaces, or inside its sandbox, other than this
 /// process and the lab's owner, started after the owner.
 ///
 /// The start time guards against a namespace inode that the kernel reused for an
@@ -110,7 +110,7 @@ fn all_pids() -> impl Iterator<Item = u32> {
     fs::read_dir("/proc").into_iter().flatten().filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
 }
 
-/// The inode of a process's namespace of `kind` (`net`, `mnt`, `user`), from the link
+/// Returns the inode of a process's namespace of `kind` (`net`, `mnt`, `user`), from the link
 /// /proc/PID/ns/KIND, which reads `net:[4026531840]`.
 pub fn namespace_of(pid: u32, kind: &str) -> Option<u64> {
     let target = fs::read_link(format!("/proc/{pid}/ns/{kind}")).ok()?;

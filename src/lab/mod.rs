@@ -80,7 +80,7 @@ pub struct RunningLab {
     pub build_time: Duration,
 }
 
-/// What an earlier run that died left, and what removing it took.
+/// The record an earlier run left when it died, and the counts of what was removed.
 #[derive(Debug)]
 pub struct LeftoverRemoved {
     pub record: StateRecord,

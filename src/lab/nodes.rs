@@ -10,7 +10,7 @@ use super::state::{NodeKind, NodeRecord, RESOLVER_DIR};
 use crate::report::ClientReport;
 use crate::topology::Lab;
 
-/// Every node of `lab`: the switch, the servers with their static addresses, and the
+/// Lists every node of `lab`: the switch, the servers with their static addresses, and the
 /// clients, whose addresses are filled in once they have a lease.
 pub fn records(lab: &Lab) -> Vec<NodeRecord> {
     let gateways = lab.switch.vlans.iter().map(|vlan| format!("{}/{}", vlan.gateway, vlan.subnet.prefix())).collect();
@@ -26,7 +26,8 @@ pub fn records(lab: &Lab) -> Vec<NodeRecord> {
     nodes
 }
 
-/// The switch has no VLAN of its own; it resolves like the first VLAN.
+/// Builds the record of one node. The switch has no VLAN of its own, so it resolves like
+/// the first VLAN.
 fn record(lab: &Lab, name: &str, kind: NodeKind, vlan: Option<u16>, addresses: Vec<String>) -> NodeRecord {
     let vlan = vlan.or_else(|| lab.switch.vlans.first().map(|vlan| vlan.id));
     let scope = lab.scopes.iter().find(|scope| Some(scope.vlan) == vlan);

@@ -1,7 +1,7 @@
 //! The lab's state folder and state file: what a lab made, so that `status`, `exec`,
 //! `down` and the next `up` can find it, even after the process that made it was killed.
 //!
-//! A running lab holds an exclusive `flock` on its state folder for its whole life. The
+//! A running lab keeps an exclusive `flock` on its state folder for its whole life. The
 //! kernel drops the lock when the process dies, however it dies, so "the folder is locked"
 //! is the test for "the lab is running", free of the PID reuse a liveness check by PID
 //! alone would suffer from.
@@ -146,7 +146,7 @@ impl LabState {
 
     /// Creates and locks the state folder (mode 0700), then writes `record` in it.
     ///
-    /// Fails with [`LabError::AlreadyRunning`] while another process holds the folder.
+    /// Fails with [`LabError::AlreadyRunning`] while another process has the folder locked.
     /// A record found in an unlocked folder belongs to a run that died; it is returned in
     /// [`Opened::leftover`] so that the caller removes what it lists, and is replaced.
     pub fn create(dir: &Path, record: StateRecord, owned: bool) -> Result<Opened, LabError> {
@@ -186,7 +186,7 @@ impl LabState {
         write_record(&self.dir, &record)
     }
 
-    /// A copy of the current record.
+    /// Returns a copy of the current record.
     pub fn record(&self) -> StateRecord {
         self.record.lock().expect("state lock").clone()
     }
@@ -250,7 +250,7 @@ fn check_owner(dir: &Path) -> Result<(), LabError> {
 /// Outcome of a non-blocking attempt to lock a state folder.
 pub enum Lock {
     Held(Flock<File>),
-    /// Another process holds it: the lab is running.
+    /// Another process has it: the lab is running.
     Busy,
 }
 
@@ -323,7 +323,7 @@ impl ProcessId {
         Self { pid, start_ticks: start_ticks(pid).unwrap_or(0) }
     }
 
-    /// Whether this very process is still alive, and not a later one with its PID.
+    /// Checks that this very process is still alive, and not a later one with its PID.
     pub fn is_alive(self) -> bool {
         start_ticks(self.pid) == Some(self.start_ticks)
     }
@@ -338,7 +338,7 @@ pub fn start_ticks(pid: u32) -> Option<u64> {
     after_name.split_whitespace().nth(19)?.parse().ok()
 }
 
-/// The nsfs inode of a namespace file such as /proc/self/ns/net or /run/netns/NAME.
+/// Returns the nsfs inode of a namespace file such as /proc/self/ns/net or /run/netns/NAME.
 pub fn namespace_inode(path: &Path) -> io::Result<u64> {
     fs::metadata(path).map(|metadata| metadata.ino())
 }
@@ -416,7 +416,7 @@ mod tests {
     }
 
     #[test]
-    fn current_process_is_alive_and_other_start_time_is_not() {
+    fn process_id_alive_only_with_its_start_time() {
         let me = ProcessId::current();
         let reused = ProcessId { start_ticks: me.start_ticks + 1, ..me };
 

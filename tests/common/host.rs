@@ -107,12 +107,13 @@ fn processes_here() -> Vec<String> {
         .collect()
 }
 
-/// A zombie holds no namespace or socket; the test reaps its children when it waits.
+/// Tells zombies apart: a zombie keeps no namespace or socket, and the test reaps its
+/// children when it waits for them.
 fn is_zombie_of_ours(pid: &str) -> bool {
     fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')))
 }
 
-/// The host network namespace's configuration, as text, for a before/after comparison:
+/// Reads the host network namespace's configuration as text, to compare before and after:
 /// links, addresses, routes and rules of IPv4 and IPv6, every readable net.* sysctl, and
 /// the nftables and iptables rule sets where those tools are installed.
 pub fn host_snapshot() -> BTreeMap<String, String> {
@@ -155,7 +156,7 @@ fn read_sysctls(dir: &Path, snapshot: &mut BTreeMap<String, String>) {
     }
 }
 
-/// The keys whose values differ between two snapshots, with both values.
+/// Lists the keys whose values differ between two snapshots, with both values.
 pub fn snapshot_diff(before: &BTreeMap<String, String>, after: &BTreeMap<String, String>) -> Vec<String> {
     let keys: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
     keys.into_iter()
