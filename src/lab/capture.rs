@@ -182,10 +182,10 @@ fn capture_loop(socket: &OwnedFd, routes: &HashMap<u32, Route>, mut files: Vec<F
         // One write per frame and file, so that a lab killed with SIGKILL leaves whole records.
         let record = pcap_record(SystemTime::now(), &buffer[..len.min(buffer.len())], len);
         for &target in targets {
-            if let Err(error) = files[target].write_all(&record) {
-                if !std::mem::replace(&mut failed[target], true) {
-                    tracing::warn!(%error, "cannot write a pcap file; its frames are dropped from now on");
-                }
+            if let Err(error) = files[target].write_all(&record)
+                && !std::mem::replace(&mut failed[target], true)
+            {
+                tracing::warn!(%error, "cannot write a pcap file; its frames are dropped from now on");
             }
         }
     }

@@ -50,7 +50,7 @@ pub enum LabError {
     AlreadyRunning { lab: String, pid: u32 },
 
     #[error("cannot remove namespace {namespace} left by an earlier run: {source}; run `vprolab down {lab}` to retry")]
-    Leftover { lab: String, namespace: String, source: netns::Error },
+    Leftover { lab: String, namespace: String, source: Box<netns::Error> },
 
     #[error("state file {path}: {source}")]
     State { path: PathBuf, source: std::io::Error },
@@ -109,7 +109,7 @@ fn remove_leftover(lab: &str, record: StateRecord) -> Result<LeftoverRemoved, La
     let removed = cleanup::remove_recorded(&record);
     if let Some((namespace, source)) = removed.failures.into_iter().next() {
         tracing::error!(%namespace, %source, "cannot remove a leftover namespace");
-        return Err(LabError::Leftover { lab: lab.to_owned(), namespace, source });
+        return Err(LabError::Leftover { lab: lab.to_owned(), namespace, source: Box::new(source) });
     }
     Ok(LeftoverRemoved { record, processes: removed.processes, namespaces: removed.namespaces })
 }
