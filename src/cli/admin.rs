@@ -32,6 +32,8 @@ struct Listed {
 }
 
 pub(crate) fn status(args: &StatusArgs) -> Result<u8, CliError> {
+    // NOTE: only labs under the state root are listed; one started with --state-dir
+    // elsewhere is known to `exec` and `down` with the same option, but not to `status`.
     let root = state::state_root();
     let names = match &args.lab {
         Some(lab) => vec![lab.clone()],

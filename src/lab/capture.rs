@@ -180,6 +180,8 @@ fn capture_loop(socket: &OwnedFd, routes: &HashMap<u32, Route>, mut files: Vec<F
         let targets = if address.pkttype() == PACKET_OUTGOING { &route.outgoing } else { &route.incoming };
 
         // One write per frame and file, so that a lab killed with SIGKILL leaves whole records.
+        // NOTE: the time is read when the frame is received here, not stamped by the kernel
+        // (SO_TIMESTAMP), so frames may be some microseconds late and out of step.
         let record = pcap_record(SystemTime::now(), &buffer[..len.min(buffer.len())], len);
         for &target in targets {
             if let Err(error) = files[target].write_all(&record)
