@@ -1,11 +1,15 @@
 # vprolab: build, run the reference labs, test.
 #
 # The labs run with --sandbox: inside a new, empty network namespace and a private mount
-# namespace, so nothing they do can reach this machine's network. That needs root (or
-# CAP_SYS_ADMIN and CAP_NET_ADMIN).
+# namespace, so nothing they do can reach this machine's network. As root that takes
+# nothing more; as another user, the sandbox is an unprivileged user namespace, where
+# the kernel allows them.
+#
+# LAB_ARGS adds options to the lab targets: make lab-single LAB_ARGS="--capture cap"
 
 CARGO ?= cargo
-VPROLAB := target/release/vprolab
+VPROLAB ?= target/release/vprolab
+LAB_ARGS ?=
 # Runs a command in a fresh network namespace with only loopback, and a private mount
 # namespace, so that tests cannot reach or change this machine's network.
 SANDBOX := unshare --net --mount --propagation private -- sh -c 'ip link set lo up && exec "$$0" "$$@"'
@@ -16,10 +20,10 @@ build:
 	$(CARGO) build --release --locked
 
 lab-single: build
-	$(VPROLAB) run --sandbox topologies/single.yaml
+	$(VPROLAB) run --sandbox $(LAB_ARGS) topologies/single.yaml
 
 lab-wildcard: build
-	$(VPROLAB) run --sandbox topologies/wildcard.yaml
+	$(VPROLAB) run --sandbox $(LAB_ARGS) topologies/wildcard.yaml
 
 # Runs every scenario of topologies/scenarios, each in its own sandbox, and prints a
 # table of expected and actual outcomes; fails when a client ends otherwise.

@@ -23,7 +23,10 @@ pub mod exit {
 
 fn main() -> ExitCode {
     let args = cli::Args::parse();
-    cli::init_logging(&args);
+    if let Err(error) = cli::init_logging(&args) {
+        eprintln!("vprolab: {error:#}");
+        return ExitCode::from(error.exit_code());
+    }
 
     match cli::run(args) {
         Ok(code) => ExitCode::from(code),

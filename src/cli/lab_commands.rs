@@ -1,45 +1,92 @@
-//! `run`, `up` and `down`: the commands that build and remove labs.
+//! `run` and `up`: the commands that build a lab and run its clients.
+//!
+//! SIGINT and SIGTERM handlers are installed before the state folder is made, so that
+//! from then on a signal at any phase tears down everything made so far. SIGKILL cannot
+//! be caught: what it leaves is listed in the state file, and `vprolab down` or the next
+//! `up` of the same lab removes it.
 
-use std::path::Path;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use vprolab::lab::{self, LabState, RunOptions};
+use tokio_util::sync::CancellationToken;
+use vprolab::lab::{self, CaptureOptions, LabState, LeftoverRemoved, Phase, RunOptions, RunningLab};
 use vprolab::report::LabReport;
 use vprolab::topology::{self, Lab};
 
-use super::{CliError, DownArgs, Progress, RunArgs};
+use super::detach::{self, Detached};
+use super::{CliError, Progress, RunArgs, UpArgs};
 use crate::exit;
 use crate::sandbox;
 
-/// Loads the topology, enters the sandbox if asked, and runs `body` on a tokio runtime.
+/// A lab loaded and ready to build: its model and the options of this run.
+struct Prepared {
+    lab: Lab,
+    options: RunOptions,
+}
+
+pub(crate) fn run_lab(args: &RunArgs, progress: Progress) -> Result<u8, CliError> {
+    let prepared = prepare(args, None)?;
+    with_runtime(|| run_to_report(prepared, args, progress))
+}
+
+pub(crate) fn up_lab(args: &UpArgs, progress: Progress) -> Result<u8, CliError> {
+    let lab = load(&args.run)?;
+    let detached = if args.detach { Some(detach::fork_and_wait()?) } else { None };
+    let prepared = prepare(&args.run, Some(lab))?;
+    with_runtime(|| keep_up(prepared, &args.run, detached, progress))
+}
+
+fn load(args: &RunArgs) -> Result<Lab, CliError> {
+    let mut lab = topology::load(&args.file)?;
+    if let Some(name) = &args.name {
+        lab.name.clone_from(name);
+    }
+    Ok(lab)
+}
+
+/// Loads the topology and enters the sandbox if asked.
 ///
 /// The topology is checked before anything else, so invalid input never touches a
 /// namespace. The sandbox is entered before the runtime starts its threads, because a
-/// process can only change its mount namespace while it has one thread.
-pub(crate) fn with_runtime<F, Fut>(args: &RunArgs, body: F) -> Result<u8, CliError>
-where
-    F: FnOnce(Lab) -> Fut,
-    Fut: std::future::Future<Output = Result<u8, CliError>>,
-{
-    let lab = topology::load(&args.file)?;
-    if args.sandbox {
-        sandbox::enter().map_err(|error| CliError::Environment(error.to_string()))?;
-    }
+/// process can only change its mount and user namespaces while it has one thread.
+fn prepare(args: &RunArgs, lab: Option<Lab>) -> Result<Prepared, CliError> {
+    let lab = match lab {
+        Some(lab) => lab,
+        None => load(args)?,
+    };
+    let state_root = lab::state::state_root();
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|error| CliError::Environment(format!("cannot start the async runtime: {error}")))?;
-    runtime.block_on(body(lab))
+    let sandbox = match args.sandbox {
+        true => Some(sandbox::enter(&state_root).map_err(|error| CliError::Environment(error.to_string()))?),
+        false if !nix::unistd::geteuid().is_root() => {
+            return Err(CliError::Environment("building a lab outside the sandbox needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN): add --sandbox to run it in an unprivileged user namespace".into()));
+        }
+        false => None,
+    };
+
+    let capture = args.capture.as_ref().map(|dir| CaptureOptions { dir: dir.clone(), per_node: args.capture_nodes });
+    let options = RunOptions { state_root, state_dir: args.state_dir.clone(), timeout: args.timeout, topology: args.file.clone(), sandbox, capture };
+    Ok(Prepared { lab, options })
 }
 
-pub(crate) async fn run_lab(lab: Lab, args: &RunArgs, progress: Progress) -> Result<u8, CliError> {
-    let options = RunOptions { state_dir: args.state_dir.clone(), timeout: args.timeout };
-    let timeout = options.timeout.unwrap_or(lab.timeout);
-    let state = lab::open_state(&lab, &options)?;
+fn with_runtime<F, Fut>(body: F) -> Result<u8, CliError>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<u8, CliError>>,
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|error| CliError::Environment(format!("cannot start the async runtime: {error}")))?;
+    runtime.block_on(body())
+}
 
-    let vlans = lab.switch.vlans.len();
-    progress.say(format!("building lab {}: {} namespaces, {vlans} VLAN{}", lab.name, 1 + lab.servers.len() + lab.clients.len(), if vlans == 1 { "" } else { "s" }));
+/// `run`: build, run every client, tear down, report.
+async fn run_to_report(prepared: Prepared, args: &RunArgs, progress: Progress) -> Result<u8, CliError> {
+    let shutdown = Shutdown::install()?;
+    let state = open_state(&prepared, progress)?;
+    let timeout = prepared.options.timeout.unwrap_or(prepared.lab.timeout);
+
     let outcome = tokio::select! {
-        outcome = start_and_run(&lab, &state, timeout, &args.file, progress) => Some(outcome),
-        signal = shutdown_signal() => {
+        outcome = build_run_and_stop(&prepared, &state, timeout, args, progress) => Some(outcome),
+        signal = shutdown.wait() => {
             progress.say(format!("{signal} received: tearing the lab down"));
             None
         }
@@ -57,33 +104,34 @@ pub(crate) async fn run_lab(lab: Lab, args: &RunArgs, progress: Progress) -> Res
     Ok(if report.all_as_expected() { exit::OK } else { exit::UNEXPECTED })
 }
 
-async fn start_and_run(lab: &Lab, state: &LabState, timeout: Duration, file: &Path, progress: Progress) -> Result<LabReport, CliError> {
-    let mut running = lab::start(lab, state).await?;
+async fn build_run_and_stop(prepared: &Prepared, state: &LabState, timeout: Duration, args: &RunArgs, progress: Progress) -> Result<LabReport, CliError> {
+    let lab = &prepared.lab;
+    let mut running = build(prepared, state, progress).await?;
 
     progress.say(format!("lab built in {} ms; waiting up to {} s for {} clients", running.build_time.as_millis(), timeout.as_secs(), lab.clients.len()));
-    let report = running.run_clients(timeout, file).await;
+    let report = running.run_clients(timeout, &args.file).await;
 
     progress.say("tearing the lab down");
-    let failures = running.stop().await;
-    report_teardown(&failures, progress);
+    report_teardown(&running.stop().await, progress);
     Ok(report)
 }
 
-pub(crate) async fn up_lab(lab: Lab, args: &RunArgs, progress: Progress) -> Result<u8, CliError> {
-    let options = RunOptions { state_dir: args.state_dir.clone(), timeout: args.timeout };
-    let timeout = options.timeout.unwrap_or(lab.timeout);
-    let state = lab::open_state(&lab, &options)?;
+/// `up`: build, run every client, report, then keep the lab until a signal.
+async fn keep_up(prepared: Prepared, args: &RunArgs, detached: Option<Detached>, progress: Progress) -> Result<u8, CliError> {
+    let shutdown = Shutdown::install()?;
+    let state = open_state(&prepared, progress)?;
+    let lab = &prepared.lab;
+    let timeout = prepared.options.timeout.unwrap_or(lab.timeout);
 
-    progress.say(format!("building lab {}", lab.name));
     let started = tokio::select! {
-        started = lab::start(&lab, &state) => Some(started),
-        _ = shutdown_signal() => None,
+        started = build(&prepared, &state, progress) => Some(started),
+        _ = shutdown.wait() => None,
     };
     let mut running = match started {
         Some(Ok(running)) => running,
         Some(Err(error)) => {
             report_teardown(&state.teardown(), progress);
-            return Err(error.into());
+            return Err(error);
         }
         None => {
             report_teardown(&state.teardown(), progress);
@@ -93,56 +141,62 @@ pub(crate) async fn up_lab(lab: Lab, args: &RunArgs, progress: Progress) -> Resu
 
     let report = tokio::select! {
         report = running.run_clients(timeout, &args.file) => Some(report),
-        _ = shutdown_signal() => None,
+        _ = shutdown.wait() => None,
     };
     if let Some(report) = &report {
-        print_report(report, args.json);
-        progress.say(format!("lab {} is up; try `ip netns exec {} ip addr`; Ctrl-C or `vprolab down {}` stops it", lab.name, lab.namespace_of(&lab.clients[0].name), lab.name));
-        let signal = shutdown_signal().await;
+        stay_up(&running, report, args, detached, progress);
+        let signal = shutdown.wait().await;
         progress.say(format!("{signal} received: tearing the lab down"));
     }
 
     report_teardown(&running.stop().await, progress);
     Ok(match report {
-        Some(report) if report.all_as_expected() => exit::OK,
-        Some(_) => exit::UNEXPECTED,
+        Some(report) => report_code(&report),
         None => exit::INTERRUPTED,
     })
 }
 
-pub(crate) fn down_lab(args: &DownArgs, progress: Progress) -> Result<u8, CliError> {
-    let dir = args.state_dir.clone().unwrap_or_else(|| LabState::default_dir(&args.lab));
-    let Some(record) = lab::state::read_record(&dir)? else {
-        return Err(CliError::Input(format!("no running lab {:?}: {} has no state file", args.lab, dir.display())));
-    };
-
-    if record.pid != std::process::id() && lab::state::process_alive(record.pid) {
-        progress.say(format!("stopping the vprolab process {} that runs lab {}", record.pid, args.lab));
-        stop_process(record.pid);
+/// Prints the report, records that the lab is up and prints how to use it. A detached
+/// process then hands its exit code to the waiting parent and leaves the terminal.
+fn stay_up(running: &RunningLab, report: &LabReport, args: &RunArgs, detached: Option<Detached>, progress: Progress) {
+    print_report(report, args.json);
+    if let Err(error) = running.state.set_phase(Phase::Up) {
+        tracing::warn!(%error, "cannot record that the lab is up");
     }
 
-    let failures = lab::state::remove_namespaces(&record.namespaces);
-    if !failures.is_empty() {
-        report_teardown(&failures, progress);
-        return Err(CliError::Environment(format!("{} namespaces of lab {} could not be removed", failures.len(), args.lab)));
+    let name = &running.lab.name;
+    let client = &running.lab.clients[0].name;
+    progress.say(format!("lab {name} is up (pid {}); try `vprolab exec {name} {client} -- ip addr` or `vprolab status`; stop it with `vprolab down {name}`{}", std::process::id(), if detached.is_some() { "" } else { " or Ctrl-C" }));
+    if let Some(detached) = detached {
+        detached.ready(report_code(report));
     }
-
-    let _ = std::fs::remove_dir_all(&dir);
-    progress.say(format!("lab {} is down ({} namespaces removed)", args.lab, record.namespaces.len()));
-    Ok(exit::OK)
 }
 
-/// Sends SIGTERM and waits up to five seconds for the process to tear its lab down.
-fn stop_process(pid: u32) {
-    let Ok(raw) = i32::try_from(pid) else { return };
-    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), nix::sys::signal::Signal::SIGTERM);
+fn report_code(report: &LabReport) -> u8 {
+    if report.all_as_expected() { exit::OK } else { exit::UNEXPECTED }
+}
 
-    for _ in 0..50 {
-        if !lab::state::process_alive(pid) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
+fn open_state(prepared: &Prepared, progress: Progress) -> Result<LabState, CliError> {
+    let (state, leftover) = lab::open_state(&prepared.lab, &prepared.options)?;
+    if let Some(leftover) = leftover {
+        say_leftover(&prepared.lab.name, &leftover, progress);
     }
+    Ok(state)
+}
+
+fn say_leftover(lab: &str, leftover: &LeftoverRemoved, progress: Progress) {
+    let where_ = if leftover.record.sandbox.is_some() { " (in its sandbox)" } else { "" };
+    progress.say(format!(
+        "an earlier run of lab {lab} (pid {}) died without tearing down: removed {} namespaces and stopped {} processes it left{where_}",
+        leftover.record.owner.pid, leftover.namespaces, leftover.processes
+    ));
+}
+
+async fn build(prepared: &Prepared, state: &LabState, progress: Progress) -> Result<RunningLab, CliError> {
+    let lab = &prepared.lab;
+    progress.say(format!("building lab {}: {} namespaces, {} VLANs", lab.name, 1 + lab.servers.len() + lab.clients.len(), lab.switch.vlans.len()));
+    let say = |line: &str| progress.step(line);
+    Ok(lab::start(lab, state, &prepared.options, &say).await?)
 }
 
 fn print_report(report: &LabReport, json: bool) {
@@ -153,7 +207,7 @@ fn print_report(report: &LabReport, json: bool) {
     }
 }
 
-fn report_teardown(failures: &[(String, netns::Error)], progress: Progress) {
+pub(crate) fn report_teardown(failures: &[(String, netns::Error)], progress: Progress) {
     for (namespace, error) in failures {
         eprintln!("vprolab: cannot remove namespace {namespace}: {error}");
     }
@@ -162,14 +216,38 @@ fn report_teardown(failures: &[(String, netns::Error)], progress: Progress) {
     }
 }
 
-/// Waits for SIGINT or SIGTERM and names the one that came.
-async fn shutdown_signal() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    let mut interrupt = signal(SignalKind::interrupt()).expect("SIGINT handler");
+/// SIGINT and SIGTERM, caught from the moment [`Shutdown::install`] returns.
+///
+/// The handlers stay installed for the whole run, so a signal that arrives between two
+/// phases is kept and seen by the next [`Shutdown::wait`].
+struct Shutdown {
+    token: CancellationToken,
+    signal: Arc<OnceLock<&'static str>>,
+}
 
-    tokio::select! {
-        _ = interrupt.recv() => "SIGINT",
-        _ = terminate.recv() => "SIGTERM",
+impl Shutdown {
+    fn install() -> Result<Self, CliError> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let handler = |kind| signal(kind).map_err(|error| CliError::Environment(format!("cannot install a signal handler: {error}")));
+        let mut terminate = handler(SignalKind::terminate())?;
+        let mut interrupt = handler(SignalKind::interrupt())?;
+
+        let (token, received) = (CancellationToken::new(), Arc::new(OnceLock::new()));
+        let (cancel, name) = (token.clone(), received.clone());
+        tokio::spawn(async move {
+            let signal = tokio::select! {
+                _ = interrupt.recv() => "SIGINT",
+                _ = terminate.recv() => "SIGTERM",
+            };
+            let _ = name.set(signal);
+            cancel.cancel();
+        });
+        Ok(Self { token, signal: received })
+    }
+
+    /// Waits for SIGINT or SIGTERM and names the one that came.
+    async fn wait(&self) -> &'static str {
+        self.token.cancelled().await;
+        self.signal.get().copied().unwrap_or("signal")
     }
 }

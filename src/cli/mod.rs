@@ -1,13 +1,17 @@
 //! Command-line arguments and the commands they run.
 
+mod admin;
 mod cert;
+mod detach;
+mod exec;
 mod hello;
 mod lab_commands;
+mod logs;
 mod scenarios;
 mod validate;
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::{Args as ClapArgs, Parser, Subcommand};
 use vprolab::lab::LabError;
@@ -34,10 +38,14 @@ pub struct Args {
 enum Command {
     /// Build a lab, run every client to its verdict, print the report and tear the lab down
     Run(RunArgs),
-    /// Build a lab, run its clients, and keep it running until Ctrl-C or SIGTERM
-    Up(RunArgs),
-    /// Remove a lab's namespaces and state, also after its process was killed
+    /// Build a lab, run its clients, and keep it running until Ctrl-C, SIGTERM or `vprolab down`
+    Up(UpArgs),
+    /// Remove a lab's processes, namespaces and state, also after its process was killed
     Down(DownArgs),
+    /// List running labs with their nodes and addresses
+    Status(StatusArgs),
+    /// Run a command inside a node's network namespace, with the node's DNS settings
+    Exec(ExecArgs),
     /// Check a topology file and print what it describes
     Validate(ValidateArgs),
     /// Work with captured hello messages
@@ -67,11 +75,15 @@ pub(crate) struct RunArgs {
     /// Topology file (YAML)
     pub(crate) file: PathBuf,
 
+    /// Lab name, which prefixes its namespaces (`NAME-NODE`) [default: the topology's `lab:` key]
+    #[arg(long, value_parser = parse_lab_name, value_name = "NAME")]
+    pub(crate) name: Option<String>,
+
     /// Print the report as JSON on stdout
     #[arg(long)]
     pub(crate) json: bool,
 
-    /// State folder for the lab's certificates and state file [default: /run/vprolab/LAB]
+    /// State folder for the lab's certificates and state file [default: /run/vprolab/LAB as root, else $XDG_RUNTIME_DIR/vprolab/LAB or /tmp/vprolab-UID/LAB]
     #[arg(long, value_name = "DIR")]
     pub(crate) state_dir: Option<PathBuf>,
 
@@ -80,19 +92,70 @@ pub(crate) struct RunArgs {
     pub(crate) timeout: Option<Duration>,
 
     /// Run the whole lab inside a new, empty network namespace and a private mount
-    /// namespace, so that nothing it does can reach this machine's network
+    /// namespace, so that nothing it does can reach this machine's network; as a user
+    /// other than root, inside an unprivileged user namespace
     #[arg(long)]
     pub(crate) sandbox: bool,
+
+    /// Write one pcap file per VLAN into DIR (created if missing), captured on the switch
+    #[arg(long, value_name = "DIR")]
+    pub(crate) capture: Option<PathBuf>,
+
+    /// With --capture, also write one pcap file per node, captured on its switch port
+    #[arg(long, requires = "capture")]
+    pub(crate) capture_nodes: bool,
+
+    /// Write one log file per node service into DIR (created if missing), at debug level
+    #[arg(long, value_name = "DIR")]
+    pub(crate) log_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, ClapArgs)]
+pub(crate) struct UpArgs {
+    #[command(flatten)]
+    pub(crate) run: RunArgs,
+
+    /// Return once every client has its verdict and leave the lab running in the
+    /// background; stop it with `vprolab down LAB`
+    #[arg(long)]
+    pub(crate) detach: bool,
 }
 
 #[derive(Debug, ClapArgs)]
 pub(crate) struct DownArgs {
-    /// Lab name, as in the topology's `lab:` key
+    /// Lab name, as given to --name or in the topology's `lab:` key
     pub(crate) lab: String,
 
-    /// State folder the lab was started with [default: /run/vprolab/LAB]
+    /// State folder the lab was started with [default: the default state folder of LAB]
     #[arg(long, value_name = "DIR")]
     pub(crate) state_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, ClapArgs)]
+pub(crate) struct StatusArgs {
+    /// Only this lab
+    pub(crate) lab: Option<String>,
+
+    /// Print the state records as JSON
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, ClapArgs)]
+pub(crate) struct ExecArgs {
+    /// Lab name
+    pub(crate) lab: String,
+
+    /// Node name, as in the topology (a server, a client or the switch)
+    pub(crate) node: String,
+
+    /// State folder the lab was started with [default: the default state folder of LAB]
+    #[arg(long, value_name = "DIR")]
+    pub(crate) state_dir: Option<PathBuf>,
+
+    /// The command and its arguments, after `--`
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub(crate) command: Vec<std::ffi::OsString>,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -130,6 +193,19 @@ fn parse_timeout(text: &str) -> Result<Duration, String> {
     }
 }
 
+/// Maximum lab name length: namespace names are `LAB-NODE`, and the lab name is also a folder
+/// name; 32 keeps both short enough to read in `ip netns list`.
+const MAX_LAB_NAME_LEN: usize = 32;
+
+/// Parses `--name`: lowercase letters, digits and '-', not first, as topology names are.
+fn parse_lab_name(text: &str) -> Result<String, String> {
+    let valid_chars = text.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if text.is_empty() || text.len() > MAX_LAB_NAME_LEN || !valid_chars || text.starts_with('-') {
+        return Err(format!("invalid lab name {text:?}: use 1 to {MAX_LAB_NAME_LEN} lowercase letters, digits and '-', not '-' first"));
+    }
+    Ok(text.to_owned())
+}
+
 /// Failures of a command, each with its exit code.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -155,7 +231,9 @@ impl CliError {
     }
 }
 
-pub fn init_logging(args: &Args) {
+/// Sets up logging on stderr at the level of `-v`/`-q`, and, for `run` and `up` with
+/// `--log-dir`, one file per node service.
+pub fn init_logging(args: &Args) -> Result<(), CliError> {
     // hickory logs every DNS request at info; one line per query is only wanted with -vvv.
     let default = match (args.quiet, args.verbose) {
         (true, _) => "error",
@@ -164,17 +242,21 @@ pub fn init_logging(args: &Args) {
         (false, 2) => "debug,hickory_server=warn,hickory_proto=warn",
         (false, _) => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).with_target(false).init();
+    let log_dir = match &args.command {
+        Command::Run(run) | Command::Up(UpArgs { run, .. }) => run.log_dir.as_deref(),
+        _ => None,
+    };
+    logs::init(default, log_dir)
 }
 
 pub fn run(args: Args) -> Result<u8, CliError> {
-    let progress = Progress { quiet: args.quiet };
+    let progress = Progress { quiet: args.quiet, verbose: args.verbose > 0, started: Instant::now() };
     match args.command {
-        Command::Run(run) => lab_commands::with_runtime(&run, |lab| lab_commands::run_lab(lab, &run, progress)),
-        Command::Up(up) => lab_commands::with_runtime(&up, |lab| lab_commands::up_lab(lab, &up, progress)),
-        Command::Down(down) => lab_commands::down_lab(&down, progress),
+        Command::Run(run) => lab_commands::run_lab(&run, progress),
+        Command::Up(up) => lab_commands::up_lab(&up, progress),
+        Command::Down(down) => admin::down_lab(&down, progress),
+        Command::Status(status) => admin::status(&status),
+        Command::Exec(exec) => exec::exec_in_node(&exec),
         Command::Validate(validate) => validate::validate_file(&validate),
         Command::Hello(HelloCommand::Decode { file, json }) => hello::decode_hello(&file, json),
         Command::Cert(cert) => cert::run(&cert),
@@ -186,12 +268,25 @@ pub fn run(args: Args) -> Result<u8, CliError> {
 #[derive(Clone, Copy)]
 pub(crate) struct Progress {
     quiet: bool,
+    verbose: bool,
+    started: Instant,
 }
+
+/// Build steps are shown once the command has run this long, or always with `-v`, so
+/// that a long build shows where it is and a short one stays quiet.
+const SHOW_STEPS_AFTER: Duration = Duration::from_secs(1);
 
 impl Progress {
     pub(crate) fn say(self, message: impl AsRef<str>) {
         if !self.quiet {
             eprintln!("vprolab: {}", message.as_ref());
+        }
+    }
+
+    /// Prints one step of a build, such as one namespace of many.
+    pub(crate) fn step(self, message: &str) {
+        if self.verbose || self.started.elapsed() >= SHOW_STEPS_AFTER {
+            self.say(message);
         }
     }
 }

@@ -16,7 +16,7 @@ use ipnetwork::Ipv4Network;
 use netns::{MacAddr, Namespace, Netlink, VethPair};
 
 use super::LabError;
-use super::state::LabState;
+use super::state::{LabState, namespace_inode};
 use crate::topology::{Lab, NODE_INTERFACE};
 
 /// How long a built lab may take until every link carries traffic; the kernel's link
@@ -39,23 +39,30 @@ struct Attachment<'a> {
     address: Option<Ipv4Addr>,
 }
 
-/// Builds every namespace and link of `lab`, recording each namespace in `state` before
-/// creating it so that an interrupted build can be torn down.
-pub async fn build(lab: &Lab, state: &LabState) -> Result<Built, LabError> {
+/// Builds every namespace and link of `lab`, recording each namespace and link in
+/// `state` before creating it so that an interrupted build can be torn down, and calling
+/// `progress` once per namespace.
+pub async fn build(lab: &Lab, state: &LabState, progress: &dyn Fn(&str)) -> Result<Built, LabError> {
+    let nodes_to_attach = attachments(lab);
+    let total = 1 + nodes_to_attach.len();
+
+    progress(&format!("creating namespace 1 of {total}: {}", lab.namespace_of(&lab.switch.name)));
     let switch = create_namespace(state, &lab.namespace_of(&lab.switch.name))?;
     let switch_link = Netlink::connect(&switch).map_err(LabError::Netns)?;
-    build_switch(lab, &switch, &switch_link).await?;
+    build_switch(lab, state, &switch, &switch_link).await?;
 
     let mut nodes = HashMap::new();
     let mut node_links = Vec::new();
-    let attachments = attachments(lab);
-    for attachment in &attachments {
-        let namespace = create_namespace(state, &lab.namespace_of(attachment.name))?;
-        node_links.push(attach(lab, &switch_link, &namespace, attachment).await?);
+    for (index, attachment) in nodes_to_attach.iter().enumerate() {
+        let name = lab.namespace_of(attachment.name);
+        progress(&format!("creating namespace {} of {total}: {name}", index + 2));
+        let namespace = create_namespace(state, &name)?;
+        node_links.push(attach(lab, state, &switch_link, &namespace, attachment).await?);
         nodes.insert(attachment.name.to_owned(), namespace);
     }
 
-    wait_ready(&switch_link, &node_links, &attachments).await?;
+    progress("waiting until every link carries traffic");
+    wait_ready(&switch_link, &node_links, &nodes_to_attach).await?;
     Ok(Built { switch, nodes })
 }
 
@@ -76,11 +83,15 @@ async fn wait_ready(switch_link: &Netlink, node_links: &[Netlink], attachments: 
 
 fn create_namespace(state: &LabState, name: &str) -> Result<Arc<Namespace>, LabError> {
     state.add_namespace(name)?;
-    Namespace::create(name).map(Arc::new).map_err(LabError::Netns)
+    let namespace = Namespace::create(name).map_err(LabError::Netns)?;
+
+    let inode = namespace_inode(&namespace.path()).map_err(|source| LabError::State { path: namespace.path(), source })?;
+    state.namespace_created(name, inode)?;
+    Ok(Arc::new(namespace))
 }
 
 /// Brings up the bridges with their gateway addresses and turns on forwarding.
-async fn build_switch(lab: &Lab, switch: &Namespace, link: &Netlink) -> Result<(), LabError> {
+async fn build_switch(lab: &Lab, state: &LabState, switch: &Namespace, link: &Netlink) -> Result<(), LabError> {
     link.set_up("lo").await.map_err(LabError::Netns)?;
     netns::set_sysctl(switch, "net.ipv4.ip_forward", "1").map_err(LabError::Netns)?;
 
@@ -88,6 +99,7 @@ async fn build_switch(lab: &Lab, switch: &Namespace, link: &Netlink) -> Result<(
         let bridge = Lab::bridge_of(vlan.id);
         let gateway = Ipv4Network::new(vlan.gateway, vlan.subnet.prefix()).expect("prefix checked by the resolver");
 
+        state.add_link(switch.name(), &bridge, "bridge".into())?;
         link.add_bridge(&bridge).await.map_err(LabError::Netns)?;
         link.set_mac(&bridge, gateway_mac(vlan.id)).await.map_err(LabError::Netns)?;
         link.add_address(&bridge, gateway).await.map_err(LabError::Netns)?;
@@ -116,10 +128,11 @@ fn attachments(lab: &Lab) -> Vec<Attachment<'_>> {
 
 /// Connects one node to its VLAN's bridge and, for a server, sets its address and route.
 /// Returns the node's netlink handle.
-async fn attach(lab: &Lab, switch_link: &Netlink, namespace: &Namespace, node: &Attachment<'_>) -> Result<Netlink, LabError> {
+async fn attach(lab: &Lab, state: &LabState, switch_link: &Netlink, namespace: &Namespace, node: &Attachment<'_>) -> Result<Netlink, LabError> {
     let vlan = lab.vlan(node.vlan).expect("VLAN checked by the resolver");
     let bridge = Lab::bridge_of(node.vlan);
 
+    state.add_link(switch_link.namespace(), node.name, format!("veth, peer {NODE_INTERFACE} in {}, port of {bridge}", namespace.name()))?;
     let pair = VethPair { name: node.name, mac: None, peer_name: NODE_INTERFACE, peer_namespace: namespace, peer_mac: Some(MacAddr::new(node.mac)) };
     switch_link.add_veth(&pair).await.map_err(LabError::Netns)?;
     switch_link.attach_to_bridge(node.name, &bridge).await.map_err(LabError::Netns)?;

@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use super::build::Built;
 use crate::amt::hello::{CertHash, HashAlgorithm};
@@ -26,12 +27,16 @@ pub async fn run_all(lab: &Lab, built: &Built, chain: &ProvisioningChain, timeou
     let deadline = tokio::time::Instant::now() + timeout;
     for (index, client) in lab.clients.iter().enumerate() {
         let config = me_config(client, built, chain, origin, deadline);
+        let span = super::services::service_span(&client.name, "me");
         // The ME keeps its own deadline and returns its timeline when it passes; this
         // outer limit only guards against a task that stops making progress.
-        tasks.spawn(async move {
-            let outcome = tokio::time::timeout(timeout + GRACE, me::run(config)).await;
-            (index, outcome)
-        });
+        tasks.spawn(
+            async move {
+                let outcome = tokio::time::timeout(timeout + GRACE, me::run(config)).await;
+                (index, outcome)
+            }
+            .instrument(span),
+        );
     }
 
     let mut reports: Vec<Option<ClientReport>> = (0..lab.clients.len()).map(|_| None).collect();

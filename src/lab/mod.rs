@@ -1,9 +1,12 @@
 //! Builds a lab from its model, runs its services and clients, and tears it down.
 
 mod build;
+pub mod capture;
 mod chain;
+pub mod cleanup;
 mod clients;
 mod exec;
+mod nodes;
 mod services;
 pub mod state;
 mod zones;
@@ -13,8 +16,10 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+pub use capture::CaptureOptions;
 pub use chain::ProvisioningChain;
-pub use state::{LabState, StateRecord};
+pub use nodes::resolv_conf;
+pub use state::{LabState, Phase, ProcessId, SandboxRecord, StateRecord};
 
 use crate::report::{ClientReport, LabReport, SessionReport};
 use crate::timeline::Step;
@@ -26,20 +31,28 @@ const SESSION_GRACE: Duration = Duration::from_secs(1);
 /// Settings of one run that do not come from the topology.
 #[derive(Clone, Debug, Default)]
 pub struct RunOptions {
-    /// State folder; the default is `/run/vprolab/<lab>`, removed at teardown.
+    /// Parent of the default state folders (see [`state::STATE_ROOT`]).
+    pub state_root: PathBuf,
+    /// State folder; the default is `<state_root>/<lab>`, removed at teardown.
     pub state_dir: Option<PathBuf>,
     /// Replaces the topology's timeout.
     pub timeout: Option<Duration>,
+    /// The topology file, recorded for `status`.
+    pub topology: PathBuf,
+    /// The sandbox this process runs in, if any.
+    pub sandbox: Option<SandboxRecord>,
+    /// `--capture`: pcap files of the lab's traffic.
+    pub capture: Option<CaptureOptions>,
 }
 
 /// Failure to build or run a lab.
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {
-    #[error("lab {lab} is already running (pid {pid}): stop it with `vprolab down {lab}`")]
+    #[error("lab {lab} is already running (pid {pid}): stop it with `vprolab down {lab}`, or pick another name with --name")]
     AlreadyRunning { lab: String, pid: u32 },
 
-    #[error("an earlier run of this lab died and left {} namespaces recorded in {}", record.namespaces.len(), dir.display())]
-    Leftover { dir: PathBuf, record: StateRecord },
+    #[error("cannot remove namespace {namespace} left by an earlier run: {source}; run `vprolab down {lab}` to retry")]
+    Leftover { lab: String, namespace: String, source: Box<netns::Error> },
 
     #[error("state file {path}: {source}")]
     State { path: PathBuf, source: std::io::Error },
@@ -52,6 +65,9 @@ pub enum LabError {
 
     #[error("cannot make the lab certificates: {0}")]
     Pki(#[source] crate::pki::PkiError),
+
+    #[error("cannot capture into {}: {source}", dir.display())]
+    Capture { dir: PathBuf, source: std::io::Error },
 }
 
 /// A lab whose namespaces exist and whose services run.
@@ -62,51 +78,79 @@ pub struct RunningLab {
     pub chain: ProvisioningChain,
     pub services: services::Services,
     pub cancel: CancellationToken,
+    pub capture: Option<capture::Capture>,
     pub build_time: Duration,
 }
 
-/// Opens the lab's state, removing what an earlier run that died left behind.
-pub fn open_state(lab: &Lab, options: &RunOptions) -> Result<LabState, LabError> {
+/// The record an earlier run left when it died, and the counts of what was removed.
+#[derive(Debug)]
+pub struct LeftoverRemoved {
+    pub record: StateRecord,
+    pub processes: usize,
+    pub namespaces: usize,
+}
+
+/// Opens and locks the lab's state, removing first what an earlier run that died left.
+pub fn open_state(lab: &Lab, options: &RunOptions) -> Result<(LabState, Option<LeftoverRemoved>), LabError> {
     let (dir, owned) = match &options.state_dir {
         Some(dir) => (dir.clone(), false),
-        None => (LabState::default_dir(&lab.name), true),
+        None => (LabState::default_dir(&options.state_root, &lab.name), true),
     };
+    let record = StateRecord { lab: lab.name.clone(), topology: options.topology.clone(), owner: ProcessId::current(), sandbox: options.sandbox, ..StateRecord::default() };
 
-    match LabState::create(&dir, &lab.name, owned) {
-        Err(LabError::Leftover { dir, record }) => {
-            eprintln!("vprolab: removing {} namespaces left by an earlier run of lab {} (pid {})", record.namespaces.len(), lab.name, record.pid);
-            remove_leftover(&dir, &record)?;
-            LabState::create(&dir, &lab.name, owned)
-        }
-        other => other,
-    }
+    let opened = LabState::create(&dir, record, owned)?;
+    let removed = match opened.leftover {
+        Some(leftover) => Some(remove_leftover(&lab.name, leftover)?),
+        None => None,
+    };
+    opened.state.save()?;
+    Ok((opened.state, removed))
 }
 
-fn remove_leftover(dir: &Path, record: &StateRecord) -> Result<(), LabError> {
-    if let Some((name, error)) = state::remove_namespaces(&record.namespaces).into_iter().next() {
-        tracing::error!(namespace = %name, %error, "cannot remove a leftover namespace");
-        return Err(LabError::Netns(error));
+fn remove_leftover(lab: &str, record: StateRecord) -> Result<LeftoverRemoved, LabError> {
+    let removed = cleanup::remove_recorded(&record);
+    if let Some((namespace, source)) = removed.failures.into_iter().next() {
+        tracing::error!(%namespace, %source, "cannot remove a leftover namespace");
+        return Err(LabError::Leftover { lab: lab.to_owned(), namespace, source: Box::new(source) });
     }
-    std::fs::remove_file(dir.join("state.json")).map_err(|source| LabError::State { path: dir.join("state.json"), source })
+    Ok(LeftoverRemoved { record, processes: removed.processes, namespaces: removed.namespaces })
 }
 
-/// Builds the namespaces and links, issues the certificates and starts the services.
+/// Builds the namespaces and links, issues the certificates and starts the services,
+/// calling `progress` with a line at each step.
 ///
 /// On failure, what was built stays recorded in `state`; the caller tears it down.
-pub async fn start(lab: &Lab, state: &LabState) -> Result<RunningLab, LabError> {
+pub async fn start(lab: &Lab, state: &LabState, options: &RunOptions, progress: &dyn Fn(&str)) -> Result<RunningLab, LabError> {
     let started = Instant::now();
 
+    progress("issuing the lab certificates");
     // Key generation runs on the blocking pool, which cannot be cancelled; the files are
     // written here, so that an interrupted start writes nothing after its teardown.
     let certificate = lab.setup_server.certificate.clone();
     let prepared = tokio::task::spawn_blocking(move || ProvisioningChain::prepare(&certificate)).await.expect("certificate task")?;
     let chain = prepared.write(state.dir())?;
 
-    let built = build::build(lab, state).await?;
+    let built = build::build(lab, state, progress).await?;
+    let nodes = nodes::records(lab);
+    nodes::write_resolver_files(state.dir(), &nodes).map_err(|source| LabError::State { path: state.dir().join(state::RESOLVER_DIR), source })?;
+    state.update(|record| record.nodes = nodes)?;
+    let capture = start_capture(lab, &built, state, options.capture.as_ref()).await?;
+
+    progress("starting the services");
     let cancel = CancellationToken::new();
     let services = services::start(lab, &built, &chain, &cancel, state.dir()).await?;
+    state.set_phase(Phase::Running)?;
 
-    Ok(RunningLab { lab: lab.clone(), state: state.clone(), built, chain, services, cancel, build_time: started.elapsed() })
+    Ok(RunningLab { lab: lab.clone(), state: state.clone(), built, chain, services, cancel, capture, build_time: started.elapsed() })
+}
+
+/// Starts `--capture` before any service runs, so that the files hold the first DHCP
+/// exchange, and records the files.
+async fn start_capture(lab: &Lab, built: &build::Built, state: &LabState, options: Option<&CaptureOptions>) -> Result<Option<capture::Capture>, LabError> {
+    let Some(options) = options else { return Ok(None) };
+    let capture = capture::start(lab, built, options).await?;
+    state.update(|record| record.captures = capture.files.clone())?;
+    Ok(Some(capture))
 }
 
 impl RunningLab {
@@ -115,6 +159,10 @@ impl RunningLab {
         let started = Instant::now();
         let clients = clients::run_all(&self.lab, &self.built, &self.chain, timeout).await;
         let setup_sessions = self.collect_sessions(&clients).await;
+        let recorded = self.state.update(|record| nodes::add_leases(&mut record.nodes, &self.lab, &clients));
+        if let Err(error) = recorded {
+            tracing::warn!(%error, "cannot record the clients' addresses");
+        }
 
         LabReport {
             lab: self.lab.name.clone(),
@@ -145,9 +193,12 @@ impl RunningLab {
         sessions
     }
 
-    /// Stops the services and removes every namespace.
+    /// Stops the services and the capture, and removes every namespace.
     pub async fn stop(self) -> Vec<(String, netns::Error)> {
         self.cancel.cancel();
+        if let Some(capture) = self.capture {
+            capture.stop();
+        }
         let mut tasks = self.services.tasks;
         let drained = tokio::time::timeout(Duration::from_secs(2), async {
             while let Some(result) = tasks.join_next().await {

@@ -9,6 +9,7 @@ use std::time::Duration;
 use ipnetwork::Ipv4Network;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
+use tracing::Instrument;
 use tokio_util::sync::CancellationToken;
 
 use super::LabError;
@@ -114,7 +115,8 @@ fn start_dns(lab: &Lab, server: &Server, net: &NodeNet, cancel: &CancellationTok
 
     tracing::info!(node = %server.name, zones = count, "starting DNS server");
     let cancel = cancel.clone();
-    tasks.spawn(async move { (name, dns::serve(zones, udp, tcp, cancel).await.map_err(|error| error.to_string())) });
+    let span = service_span(&server.name, "dns");
+    tasks.spawn(async move { (name, dns::serve(zones, udp, tcp, cancel).await.map_err(|error| error.to_string())) }.instrument(span));
     Ok(())
 }
 
@@ -128,7 +130,8 @@ fn start_dhcp_server(lab: &Lab, server: &Server, net: &NodeNet, cancel: &Cancell
 
     tracing::info!(node = %server.name, "starting DHCP server");
     let cancel = cancel.clone();
-    tasks.spawn(async move { (name, dhcp::serve_server(config, socket, local, cancel).await.map_err(|error| error.to_string())) });
+    let span = service_span(&server.name, "dhcp-server");
+    tasks.spawn(async move { (name, dhcp::serve_server(config, socket, local, cancel).await.map_err(|error| error.to_string())) }.instrument(span));
     Ok(())
 }
 
@@ -150,7 +153,8 @@ fn start_relay(relay: &crate::topology::Relay, server: &Server, net: &NodeNet, c
 
     tracing::info!(node = %server.name, giaddr = %relay.giaddr, server = %relay.dhcp_server_address, "starting DHCP relay");
     let cancel = cancel.clone();
-    tasks.spawn(async move { (name, dhcp::serve_relay(config, socket, cancel).await.map_err(|error| error.to_string())) });
+    let span = service_span(&server.name, "dhcp-relay");
+    tasks.spawn(async move { (name, dhcp::serve_relay(config, socket, cancel).await.map_err(|error| error.to_string())) }.instrument(span));
     Ok(())
 }
 
@@ -163,8 +167,14 @@ fn start_setup_server(lab: &Lab, chain: &ProvisioningChain, net: &NodeNet, sessi
 
     tracing::info!(node = %lab.setup_server.server, port = lab.setup_server.port, "starting setup server");
     let (net, cancel) = (net.clone(), cancel.clone());
-    tasks.spawn(async move {
-        (name, scs::serve(config, net, listener, sessions, cancel).await.map_err(|error| error.to_string()))
-    });
+    let span = service_span(&lab.setup_server.server, "setup-server");
+    tasks.spawn(
+        async move { (name, scs::serve(config, net, listener, sessions, cancel).await.map_err(|error| error.to_string())) }.instrument(span),
+    );
     Ok(())
+}
+
+/// The span around one node service; `--log-dir` writes one file per such span.
+pub fn service_span(node: &str, service: &str) -> tracing::Span {
+    tracing::info_span!("service", node = %node, service = %service)
 }

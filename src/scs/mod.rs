@@ -192,7 +192,8 @@ pub async fn serve(
             _ = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    tasks.spawn(handle_hello(Arc::clone(&shared), stream, peer));
+                    // In the listener's span, so that `--log-dir` files the session's events with it.
+                    tasks.spawn(tracing::Instrument::in_current_span(handle_hello(Arc::clone(&shared), stream, peer)));
                 }
                 Err(error) => {
                     tracing::warn!(%error, "accepting a hello connection failed");

@@ -79,10 +79,10 @@ impl PeerLab {
     pub async fn start(relative: &str) -> Self {
         let lab = topology::load(&repo_path(relative)).unwrap_or_else(|error| panic!("{relative}: {error}"));
         let dir = tempfile::tempdir().expect("scratch folder");
-        let options = RunOptions { state_dir: Some(dir.path().join("state")), timeout: None };
+        let options = RunOptions { state_root: dir.path().join("root"), state_dir: Some(dir.path().join("state")), ..RunOptions::default() };
 
-        let state = lab::open_state(&lab, &options).expect("lab state");
-        let running = lab::start(&lab, &state).await.unwrap_or_else(|error| panic!("cannot start lab {}: {error}", lab.name));
+        let (state, _) = lab::open_state(&lab, &options).expect("lab state");
+        let running = lab::start(&lab, &state, &options, &|_| {}).await.unwrap_or_else(|error| panic!("cannot start lab {}: {error}", lab.name));
         Self { lab, running, dir, peers: Vec::new() }
     }
 
