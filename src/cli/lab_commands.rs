@@ -100,7 +100,7 @@ async fn run_to_report(prepared: Prepared, args: &RunArgs, progress: Progress) -
 
     let Some(outcome) = outcome else { return Ok(exit::INTERRUPTED) };
     let report = outcome?;
-    print_report(&report, args.json);
+    print_report(&report, args.json, progress);
     Ok(if report.all_as_expected() { exit::OK } else { exit::UNEXPECTED })
 }
 
@@ -159,7 +159,7 @@ async fn keep_up(prepared: Prepared, args: &RunArgs, detached: Option<Detached>,
 /// Prints the report, records that the lab is up and prints how to use it. A detached
 /// process then hands its exit code to the waiting parent and leaves the terminal.
 fn stay_up(running: &RunningLab, report: &LabReport, args: &RunArgs, detached: Option<Detached>, progress: Progress) {
-    print_report(report, args.json);
+    print_report(report, args.json, progress);
     if let Err(error) = running.state.set_phase(Phase::Up) {
         tracing::warn!(%error, "cannot record that the lab is up");
     }
@@ -199,9 +199,12 @@ async fn build(prepared: &Prepared, state: &LabState, progress: Progress) -> Res
     Ok(lab::start(lab, state, &prepared.options, &say).await?)
 }
 
-fn print_report(report: &LabReport, json: bool) {
+/// Prints the report; with `-v` the text lists every PC of a fleet, as JSON always does.
+fn print_report(report: &LabReport, json: bool, progress: Progress) {
     if json {
         println!("{}", serde_json::to_string_pretty(report).expect("report serializes"));
+    } else if progress.verbose {
+        print!("{}", report.to_text_listing_fleets());
     } else {
         print!("{}", report.to_text());
     }

@@ -22,7 +22,8 @@ use crate::exit;
 #[derive(Debug, Parser)]
 #[command(name = "vprolab", version, about = "Rebuild Intel vPro (AMT) remote-provisioning networks in network namespaces and provision emulated MEs in them")]
 pub struct Args {
-    /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides
+    /// More log output on stderr (-v info, -vv debug, -vvv trace; RUST_LOG overrides), and
+    /// with -v the report lists every PC of a fleet
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
 

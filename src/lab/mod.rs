@@ -169,6 +169,7 @@ impl RunningLab {
             topology: topology.display().to_string(),
             build_ms: self.build_time,
             total_ms: self.build_time + started.elapsed(),
+            fleets: crate::report::FleetSummary::of_clients(&clients),
             clients,
             setup_sessions,
         }

@@ -1,6 +1,8 @@
 //! The run report: per client, the timeline of what happened and one verdict line, as
 //! text for people and as JSON for scripts.
 
+mod fleet;
+
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 use std::time::Duration;
@@ -9,6 +11,8 @@ use serde::Serialize;
 
 use crate::timeline::{ServerSource, Step, SuffixSource, Timeline, Verdict};
 use crate::topology::{Client, Expectation};
+
+pub use fleet::{FailureGroup, FleetSummary, Percentiles, time_to_acm};
 
 /// Everything a run found out.
 #[derive(Debug, Serialize)]
@@ -22,6 +26,8 @@ pub struct LabReport {
     pub clients: Vec<ClientReport>,
     /// Sessions of the setup server, one per ME it tried to set up.
     pub setup_sessions: Vec<SessionReport>,
+    /// One summary per client entry with a `count`; its PCs are in `clients` too.
+    pub fleets: Vec<FleetSummary>,
 }
 
 /// One setup-server session, from the server's side.
@@ -60,6 +66,8 @@ impl SessionReport {
 #[derive(Debug, Serialize)]
 pub struct ClientReport {
     pub name: String,
+    /// The client entry this PC was made from, when the entry has a `count`.
+    pub fleet: Option<String>,
     pub vlan: u16,
     pub firmware: String,
     pub mac: String,
@@ -90,6 +98,7 @@ impl ClientReport {
 
         Self {
             name: client.name.clone(),
+            fleet: client.fleet.clone(),
             vlan: client.vlan,
             firmware: client.firmware.clone(),
             mac,
@@ -119,26 +128,52 @@ impl LabReport {
         self.clients.iter().all(|client| client.as_expected)
     }
 
-    /// Renders the report for a terminal.
+    /// Renders the report for a terminal, with each PC of a fleet summarised in its
+    /// fleet. [`Self::to_text_listing_fleets`] lists them one by one.
     pub fn to_text(&self) -> String {
+        self.render(false)
+    }
+
+    /// Renders the report for a terminal with every PC's timeline, fleets included.
+    pub fn to_text_listing_fleets(&self) -> String {
+        self.render(true)
+    }
+
+    fn render(&self, list_fleets: bool) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "lab {} ({}), built in {}", self.lab, self.topology, format_ms(self.build_ms));
 
-        for client in &self.clients {
+        for client in self.clients.iter().filter(|client| list_fleets || client.fleet.is_none()) {
             out.push('\n');
             render_client(&mut out, client);
         }
-
-        if !self.setup_sessions.is_empty() {
-            let _ = writeln!(out, "\nsetup server sessions");
-            for session in &self.setup_sessions {
-                let _ = writeln!(out, "  hello v{} from {} (UUID {}, retry {}): {}", session.hello_version, session.peer, session.uuid, session.retry_count, session.result);
-            }
+        for fleet in &self.fleets {
+            out.push('\n');
+            fleet::render(&mut out, fleet);
         }
+        self.render_sessions(&mut out, list_fleets || self.fleets.is_empty());
 
         let matched = self.clients.iter().filter(|client| client.as_expected).count();
         let _ = writeln!(out, "\n{matched} of {} clients ended as expected, in {}", self.clients.len(), format_ms(self.total_ms));
         out
+    }
+
+    /// Lists the setup server's sessions, or with `list` false counts them, as a fleet's
+    /// list would run to a line per PC.
+    fn render_sessions(&self, out: &mut String, list: bool) {
+        if self.setup_sessions.is_empty() {
+            return;
+        }
+        if !list {
+            let activated = self.setup_sessions.iter().filter(|session| session.activated).count();
+            let _ = writeln!(out, "\nsetup server: {} sessions, {activated} activated in ACM (-v lists them)", self.setup_sessions.len());
+            return;
+        }
+
+        let _ = writeln!(out, "\nsetup server sessions");
+        for session in &self.setup_sessions {
+            let _ = writeln!(out, "  hello v{} from {} (UUID {}, retry {}): {}", session.hello_version, session.peer, session.uuid, session.retry_count, session.result);
+        }
     }
 }
 
@@ -257,9 +292,9 @@ mod tests {
     fn text_names_client_and_verdict() {
         let mut timeline = Timeline::new(Instant::now());
         timeline.record(Step::Suffix { suffix: "jcert.info".into(), source: SuffixSource::Option15 });
-        let pc90 = Client { name: "pc90".into(), vlan: 90, firmware: "4.1.1".into(), mac: [2, 0, 0, 0, 0, 1], uuid: uuid::Uuid::nil(), mebx: Default::default(), hello: crate::amt::schedule::HelloSchedule::LAB_FAST, expect: expectation("provisioned", None) };
+        let pc90 = Client { name: "pc90".into(), fleet: None, vlan: 90, firmware: "4.1.1".into(), mac: [2, 0, 0, 0, 0, 1], uuid: uuid::Uuid::nil(), mebx: Default::default(), hello: crate::amt::schedule::HelloSchedule::LAB_FAST, expect: expectation("provisioned", None) };
         let client = ClientReport::new(&pc90, provisioned("jcert.info"), timeline);
-        let report = LabReport { lab: "single".into(), topology: "single.yaml".into(), build_ms: Duration::ZERO, total_ms: Duration::ZERO, clients: vec![client], setup_sessions: Vec::new() };
+        let report = LabReport { lab: "single".into(), topology: "single.yaml".into(), build_ms: Duration::ZERO, total_ms: Duration::ZERO, clients: vec![client], setup_sessions: Vec::new(), fleets: Vec::new() };
 
         let text = report.to_text();
 

@@ -226,6 +226,8 @@ pub enum KeyKind {
 #[derive(Clone, Debug, Serialize)]
 pub struct Client {
     pub name: String,
+    /// The client entry this PC was made from when the entry has a `count`.
+    pub fleet: Option<String>,
     pub vlan: u16,
     /// Firmware version string, such as `4.1.1`.
     pub firmware: String,

@@ -171,6 +171,9 @@ pub struct RawCertificate {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawClient {
+    /// How many PCs this entry stands for; each gets its own name, MAC, UUID and lease.
+    #[serde(default)]
+    pub count: Option<Spanned<u32>>,
     pub vlan: Spanned<u16>,
     pub firmware: Spanned<String>,
     #[serde(default)]

@@ -21,6 +21,7 @@ use super::raw::*;
 mod certificate;
 mod mebx;
 mod exec;
+mod fleet;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_LEASE_TIME: Duration = Duration::from_secs(8 * 3600);
@@ -590,7 +591,12 @@ impl Resolver {
         if raw.0.is_empty() {
             self.report(Problem::at(&serde_saphyr::Location::UNKNOWN, "clients", "the lab has no vPro clients").help("add at least one client under clients"));
         }
-        raw.0.iter().filter_map(|(name, client)| self.client(name, client, switch, dhcp, &context)).collect()
+        let mut clients = Vec::new();
+        for (name, client) in &raw.0 {
+            clients.extend(self.client_entry(name, client, switch, dhcp, &context));
+        }
+        self.check_pool_sizes(&raw.0, &clients, dhcp);
+        clients
     }
 
     fn client(&mut self, name: &Spanned<String>, raw: &Spanned<RawClient>, switch: &Switch, dhcp: &DhcpPlan, context: &ClientContext) -> Option<Client> {
@@ -620,7 +626,7 @@ impl Resolver {
         let hello = self.hello(raw.value.hello.as_ref(), profile.as_ref().ok(), &path);
 
         named.then_some(())?;
-        Some(Client { name: name.value.clone(), vlan: vlan?.id, firmware, mac: mac?, uuid: uuid?, mebx: mebx?, hello: hello?, expect: expect? })
+        Some(Client { name: name.value.clone(), fleet: None, vlan: vlan?.id, firmware, mac: mac?, uuid: uuid?, mebx: mebx?, hello: hello?, expect: expect? })
     }
 
     /// Checks that a client's VLAN has a scope, served from that VLAN or through a relay on
@@ -724,12 +730,12 @@ fn check_node_name(name: &str) -> Result<(), String> {
 
 /// Derives a locally administered unicast MAC from the lab and node names, so that a lab
 /// gets the same addresses every run.
-fn derived_mac(lab: &str, node: &str) -> [u8; 6] {
+pub(super) fn derived_mac(lab: &str, node: &str) -> [u8; 6] {
     let digest = Sha256::digest(format!("mac/{lab}/{node}"));
     [0x02, digest[0], digest[1], digest[2], digest[3], digest[4]]
 }
 
-fn derived_uuid(lab: &str, node: &str) -> Uuid {
+pub(super) fn derived_uuid(lab: &str, node: &str) -> Uuid {
     let digest = Sha256::digest(format!("uuid/{lab}/{node}"));
     let bytes: [u8; 16] = digest[..16].try_into().expect("16 bytes of a SHA-256 digest");
     uuid::Builder::from_random_bytes(bytes).into_uuid()
