@@ -9,7 +9,8 @@ use super::build::Built;
 use crate::amt::hello::{CertHash, HashAlgorithm};
 use crate::amt::profile::FirmwareProfile;
 use crate::amt::verdict::Reason;
-use crate::me::{self, MeConfig};
+use crate::me::{self, MeConfig, MeKey};
+use super::me_keys::MeKeys;
 use super::chain::ProvisioningChain;
 use crate::report::ClientReport;
 use crate::timeline::{Timeline, Verdict};
@@ -20,13 +21,14 @@ const GRACE: Duration = Duration::from_secs(2);
 
 /// Starts every client at once and waits for all verdicts, giving up on a client after
 /// `timeout`.
-pub async fn run_all(lab: &Lab, built: &Built, chain: &ProvisioningChain, timeout: Duration) -> Vec<ClientReport> {
+pub async fn run_all(lab: &Lab, built: &Built, chain: &ProvisioningChain, keys: &MeKeys, timeout: Duration) -> Vec<ClientReport> {
     let origin = Instant::now();
     let mut tasks = JoinSet::new();
 
     let deadline = tokio::time::Instant::now() + timeout;
     for (index, client) in lab.clients.iter().enumerate() {
-        let config = me_config(client, built, chain, origin, deadline);
+        let mut config = me_config(client, built, chain, origin, deadline);
+        config.key = keys.for_client(&client.name);
         let span = super::services::service_span(&client.name, "me");
         // The ME keeps its own deadline and returns its timeline when it passes; this
         // outer limit only guards against a task that stops making progress.
@@ -60,6 +62,7 @@ fn me_config(client: &Client, built: &Built, chain: &ProvisioningChain, origin: 
         namespace: built.nodes[&client.name].clone(),
         mac: client.mac,
         uuid: client.uuid,
+        key: MeKey::Generate,
         custom_hashes: trusted_custom_hashes(client, chain, &profile),
         pki_dns_suffix: client.mebx.pki_dns_suffix.clone(),
         setup_server: client.mebx.setup_server.clone(),

@@ -6,6 +6,7 @@ mod chain;
 pub mod cleanup;
 mod clients;
 mod exec;
+mod me_keys;
 mod nodes;
 mod services;
 pub mod state;
@@ -18,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use capture::CaptureOptions;
 pub use chain::ProvisioningChain;
+pub use me_keys::{FLEET_KEY_POOL, MeKeys};
 pub use nodes::resolv_conf;
 pub use state::{LabState, Phase, ProcessId, SandboxRecord, StateRecord};
 
@@ -80,6 +82,8 @@ pub struct RunningLab {
     pub cancel: CancellationToken,
     pub capture: Option<capture::Capture>,
     pub build_time: Duration,
+    /// The clients' ME key pairs, generated while the lab was built.
+    pub me_keys: MeKeys,
 }
 
 /// The record an earlier run left when it died, and the counts of what was removed.
@@ -124,13 +128,15 @@ pub async fn start(lab: &Lab, state: &LabState, options: &RunOptions, progress: 
     let started = Instant::now();
 
     progress("issuing the lab certificates");
-    // Key generation runs on the blocking pool, which cannot be cancelled; the files are
-    // written here, so that an interrupted start writes nothing after its teardown.
+    // Key generation runs on the blocking pool while the namespaces are built. It cannot
+    // be cancelled, so the files are written here, and an interrupted start writes
+    // nothing after its teardown.
     let certificate = lab.setup_server.certificate.clone();
-    let prepared = tokio::task::spawn_blocking(move || ProvisioningChain::prepare(&certificate)).await.expect("certificate task")?;
-    let chain = prepared.write(state.dir())?;
+    let issuing = tokio::task::spawn_blocking(move || ProvisioningChain::prepare(&certificate));
+    let me_keys = MeKeys::generate(lab);
 
     let built = build::build(lab, state, progress).await?;
+    let chain = issuing.await.expect("certificate task")?.write(state.dir())?;
     let nodes = nodes::records(lab);
     nodes::write_resolver_files(state.dir(), &nodes).map_err(|source| LabError::State { path: state.dir().join(state::RESOLVER_DIR), source })?;
     state.update(|record| record.nodes = nodes)?;
@@ -141,7 +147,7 @@ pub async fn start(lab: &Lab, state: &LabState, options: &RunOptions, progress: 
     let services = services::start(lab, &built, &chain, &cancel, state.dir()).await?;
     state.set_phase(Phase::Running)?;
 
-    Ok(RunningLab { lab: lab.clone(), state: state.clone(), built, chain, services, cancel, capture, build_time: started.elapsed() })
+    Ok(RunningLab { lab: lab.clone(), state: state.clone(), built, chain, services, cancel, capture, build_time: started.elapsed(), me_keys })
 }
 
 /// Starts `--capture` before any service runs, so that the files hold the first DHCP
@@ -157,7 +163,7 @@ impl RunningLab {
     /// Runs every client until it reaches a verdict or the timeout passes.
     pub async fn run_clients(&mut self, timeout: Duration, topology: &Path) -> LabReport {
         let started = Instant::now();
-        let clients = clients::run_all(&self.lab, &self.built, &self.chain, timeout).await;
+        let clients = clients::run_all(&self.lab, &self.built, &self.chain, &self.me_keys, timeout).await;
         let setup_sessions = self.collect_sessions(&clients).await;
         let recorded = self.state.update(|record| nodes::add_leases(&mut record.nodes, &self.lab, &clients));
         if let Err(error) = recorded {
@@ -169,7 +175,7 @@ impl RunningLab {
             topology: topology.display().to_string(),
             build_ms: self.build_time,
             total_ms: self.build_time + started.elapsed(),
-            fleets: crate::report::FleetSummary::of_clients(&clients),
+            fleets: crate::report::FleetSummary::of_clients(&clients, &self.me_keys.shared_pools),
             clients,
             setup_sessions,
         }

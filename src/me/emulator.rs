@@ -36,12 +36,27 @@ const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 type TlsStream = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
 
+/// A key pair made before the ME needed it, or the reason it could not be made.
+pub type ReadyKey = futures::future::Shared<futures::future::BoxFuture<'static, Result<Arc<rcgen::KeyPair>, String>>>;
+
+/// Where the ME's TLS key pair comes from.
+#[derive(Clone)]
+pub enum MeKey {
+    /// The ME generates a new RSA 2048 key pair when it starts, as real firmware does.
+    Generate,
+    /// A key pair generated ahead: the ME's own, made while the lab was built, or one of
+    /// a pool shared by the PCs of a fleet.
+    Ready(ReadyKey),
+}
+
 /// Everything one ME needs to run.
 pub struct MeConfig {
     pub name: String,
     pub namespace: Arc<netns::Namespace>,
     pub mac: [u8; 6],
     pub uuid: Uuid,
+    /// The key pair behind the ME's self-signed TLS certificate.
+    pub key: MeKey,
     pub profile: FirmwareProfile,
     /// Hashes added in MEBx or by a USB setup file, trusted beside the profile's defaults.
     pub custom_hashes: Vec<CertHash>,
@@ -88,14 +103,13 @@ pub(super) struct Emulator {
 
 impl Emulator {
     async fn provision(&mut self) -> Result<Verdict, Reason> {
-        let uuid = self.config.uuid;
-        let identity = tokio::task::spawn_blocking(move || crate::pki::me_identity(uuid));
+        let identity = tokio::spawn(identity(self.config.uuid, self.config.key.clone()));
 
         let lease = self.lease().await?;
         let discovery = self.discover(&lease).await?;
 
         let listener = self.net.tcp_listen(SocketAddr::from((Ipv4Addr::UNSPECIFIED, AMT_TLS_PORT))).map_err(|error| Reason::SetupFailed { step: "listen on 16993".into(), detail: error.to_string() })?;
-        let (cert, key) = identity.await.expect("identity task").map_err(|error| Reason::SetupFailed { step: "ME key generation".into(), detail: error.to_string() })?;
+        let (cert, key) = identity.await.expect("identity task").map_err(|detail| Reason::SetupFailed { step: "ME key generation".into(), detail })?;
 
         let judge = Arc::new(MeJudge::new(&self.config, &discovery.suffix));
         let tls = server_config(cert, key, judge.clone()).map_err(|error| Reason::SetupFailed { step: "TLS configuration".into(), detail: error.to_string() })?;
@@ -250,6 +264,19 @@ impl Emulator {
     pub(super) async fn before_deadline<F: std::future::Future>(&self, phase: &str, future: F) -> Result<F::Output, Reason> {
         tokio::time::timeout_at(self.config.deadline, future).await.map_err(|_| Reason::Timeout { phase: phase.to_owned() })
     }
+}
+
+/// Makes the ME's self-signed TLS certificate and its key, generating the key pair here
+/// unless it was made ahead. Signing and generating run on the blocking pool.
+async fn identity(uuid: Uuid, key: MeKey) -> Result<(CertificateDer<'static>, rustls_pki_types::PrivateKeyDer<'static>), String> {
+    let made = match key {
+        MeKey::Generate => tokio::task::spawn_blocking(move || crate::pki::me_identity(uuid)).await,
+        MeKey::Ready(ready) => {
+            let key = ready.await?;
+            tokio::task::spawn_blocking(move || crate::pki::me_certificate(uuid, &key)).await
+        }
+    };
+    made.map_err(|error| error.to_string())?.map_err(|error| error.to_string())
 }
 
 /// Fills the audit record a real ME keeps of its setup: which hash matched, the setup

@@ -273,11 +273,13 @@ impl fmt::Debug for Issued {
 impl LabPki {
     /// Generates a root (RSA 2048, valid 20 years) and an intermediate (RSA 2048, 10 years).
     pub fn new() -> Result<Self, PkiError> {
-        let root_key = KeySpec::Rsa2048.generate()?;
+        Self::with_keys(KeySpec::Rsa2048.generate()?, KeySpec::Rsa2048.generate()?)
+    }
+
+    fn with_keys(root_key: KeyPair, intermediate_key: KeyPair) -> Result<Self, PkiError> {
         let root = CertifiedIssuer::self_signed(ca_params(ROOT_CN, None, 20), root_key)
             .map_err(|source| PkiError::Signing { role: "root", source })?;
 
-        let intermediate_key = KeySpec::Rsa2048.generate()?;
         let intermediate = CertifiedIssuer::signed_by(ca_params(INTERMEDIATE_CN, Some(0), 10), intermediate_key, &root)
             .map_err(|source| PkiError::Signing { role: "intermediate", source })?;
 
@@ -286,13 +288,25 @@ impl LabPki {
     }
 
     /// Generates a new lab CA and issues one provisioning certificate from it.
+    ///
+    /// The three key pairs are generated on three threads at once, because an RSA key
+    /// takes tens to hundreds of milliseconds and the lab waits for the chain.
     pub fn generate(spec: &CertSpec) -> Result<LabChain, PkiError> {
-        Self::new()?.issue(spec)
+        let (root, intermediate, leaf) = std::thread::scope(|scope| {
+            let root = scope.spawn(|| KeySpec::Rsa2048.generate());
+            let intermediate = scope.spawn(|| KeySpec::Rsa2048.generate());
+            let leaf = spec.key.generate();
+            (root.join().expect("root key thread"), intermediate.join().expect("intermediate key thread"), leaf)
+        });
+        Self::with_keys(root?, intermediate?)?.issue_with_key(spec, leaf?)
     }
 
     /// Issues a provisioning certificate from this CA.
     pub fn issue(&self, spec: &CertSpec) -> Result<LabChain, PkiError> {
-        let key = spec.key.generate()?;
+        self.issue_with_key(spec, spec.key.generate()?)
+    }
+
+    fn issue_with_key(&self, spec: &CertSpec, key: KeyPair) -> Result<LabChain, PkiError> {
         let leaf = spec
             .params()?
             .signed_by(&key, &self.intermediate)
@@ -384,7 +398,16 @@ pub fn generate_key(spec: KeySpec) -> Result<PrivateKeyDer<'static>, PkiError> {
 /// Generates the ME's TLS server identity: a self-signed certificate for an RSA 2048 key
 /// generated now, as real firmware does at each connect-back.
 pub fn me_identity(uuid: Uuid) -> Result<(CertificateDer<'static>, PrivateKeyDer<'static>), PkiError> {
-    let key = KeySpec::Rsa2048.generate()?;
+    me_certificate(uuid, &me_key()?)
+}
+
+/// Generates an RSA 2048 key pair of the kind an ME makes for its TLS server.
+pub fn me_key() -> Result<KeyPair, PkiError> {
+    KeySpec::Rsa2048.generate()
+}
+
+/// Signs the ME's self-signed TLS server certificate, `CN=AMT <uuid>`, for `key`.
+pub fn me_certificate(uuid: Uuid, key: &KeyPair) -> Result<(CertificateDer<'static>, PrivateKeyDer<'static>), PkiError> {
     let now = OffsetDateTime::now_utc();
 
     let mut params = CertificateParams::default();
@@ -395,7 +418,7 @@ pub fn me_identity(uuid: Uuid) -> Result<(CertificateDer<'static>, PrivateKeyDer
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
 
-    let cert = params.self_signed(&key).map_err(|source| PkiError::Signing { role: "ME identity", source })?;
+    let cert = params.self_signed(key).map_err(|source| PkiError::Signing { role: "ME identity", source })?;
     Ok((cert.der().clone(), PrivateKeyDer::Pkcs8(key.serialize_der().into())))
 }
 

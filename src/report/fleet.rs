@@ -1,7 +1,7 @@
 //! Summaries of fleets, the client entries with a `count`: how many PCs ended as
 //! expected, failures grouped by reason code, and percentiles of the time to ACM.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -25,6 +25,9 @@ pub struct FleetSummary {
     /// Time from the start of the clients to the commit that put the PC in ACM, over the
     /// PCs that got there.
     pub time_to_acm: Option<Percentiles>,
+    /// How many pre-generated ME key pairs the fleet's PCs share, an emulation shortcut;
+    /// `None` when each PC's ME has a key pair of its own.
+    pub shared_me_keys: Option<usize>,
 }
 
 #[derive(Debug, Serialize)]
@@ -51,8 +54,13 @@ pub struct Percentiles {
 
 impl FleetSummary {
     /// Summarises every fleet among `clients`, in the order their first PC appears.
-    pub fn of_clients(clients: &[ClientReport]) -> Vec<FleetSummary> {
-        summarise(clients)
+    /// `shared_keys` gives, by fleet name, how many ME key pairs its PCs share.
+    pub fn of_clients(clients: &[ClientReport], shared_keys: &HashMap<String, usize>) -> Vec<FleetSummary> {
+        let mut fleets = summarise(clients);
+        for fleet in &mut fleets {
+            fleet.shared_me_keys = shared_keys.get(&fleet.name).copied();
+        }
+        fleets
     }
 }
 
@@ -80,6 +88,7 @@ fn summarise_one(fleet: &str, clients: &[ClientReport]) -> FleetSummary {
         as_expected: members.iter().filter(|client| client.as_expected).count(),
         failures: failure_groups(&members),
         time_to_acm: Percentiles::of(times),
+        shared_me_keys: None,
     }
 }
 
@@ -124,6 +133,9 @@ pub fn render(out: &mut String, fleet: &FleetSummary) {
     }
     if let Some(times) = &fleet.time_to_acm {
         let _ = writeln!(out, "  time to ACM: p50 {}, p90 {}, p99 {}, max {}", format_ms(times.p50), format_ms(times.p90), format_ms(times.p99), format_ms(times.max));
+    }
+    if let Some(keys) = fleet.shared_me_keys {
+        let _ = writeln!(out, "  ME keys: the PCs share {keys} pre-generated RSA 2048 key pairs, an emulation shortcut; each real ME generates its own");
     }
 }
 
@@ -177,7 +189,7 @@ mod tests {
         let mut clients: Vec<ClientReport> = (1..=3).map(|index| fleet_pc(index, provisioned())).collect();
         clients.push(fleet_pc(4, Verdict::refused(Reason::NoDnsSuffix)));
         clients.push(fleet_pc(5, Verdict::refused(Reason::NoDnsSuffix)));
-        let fleets = FleetSummary::of_clients(&clients);
+        let fleets = FleetSummary::of_clients(&clients, &HashMap::from([("pc".to_owned(), 2)]));
         LabReport { lab: "floor".into(), topology: "floor.yaml".into(), build_ms: Duration::ZERO, total_ms: Duration::ZERO, clients, setup_sessions: Vec::new(), fleets }
     }
 
@@ -202,6 +214,7 @@ mod tests {
 
         assert!(summary.contains("fleet pc  VLAN 90  firmware 4.1.1  5 PCs"), "{summary}");
         assert!(summary.contains("2 x no-dns-suffix: e.g. pc-4"), "{summary}");
+        assert!(summary.contains("share 2 pre-generated RSA 2048 key pairs"), "{summary}");
         assert!(!summary.contains("pc-1  VLAN 90"), "{summary}");
         assert!(listing.contains("pc-1  VLAN 90"), "{listing}");
         assert!(listing.contains("pc-5  VLAN 90"), "{listing}");
