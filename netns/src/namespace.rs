@@ -46,13 +46,26 @@ impl Namespace {
     /// Fails with [`Error::NamespaceExists`] when `/run/netns/NAME` is already there, so
     /// that a lab never adopts a namespace it did not make.
     pub fn create(name: &str) -> Result<Self, Error> {
+        Self::create_with(name, false)
+    }
+
+    /// Creates the namespace `name` like [`Namespace::create`], then brings its `lo` up:
+    /// `ip netns add NAME` and `ip -n NAME link set lo up`.
+    ///
+    /// `lo` is brought up by an ioctl on the thread that made the namespace, which saves
+    /// the thread and the netlink socket a separate [`crate::Netlink`] would cost.
+    pub fn create_with_loopback_up(name: &str) -> Result<Self, Error> {
+        Self::create_with(name, true)
+    }
+
+    fn create_with(name: &str, loopback_up: bool) -> Result<Self, Error> {
         check_name(name)?;
         prepare_run_dir()?;
 
         let path = path_of(name);
         create_mount_point(&path, name)?;
 
-        if let Err(error) = bind_new_namespace(&path, name) {
+        if let Err(error) = bind_new_namespace(&path, name, loopback_up) {
             let _ = fs::remove_file(&path);
             return Err(error);
         }
@@ -150,6 +163,15 @@ impl Namespace {
             .collect();
         names.sort();
         Ok(names)
+    }
+
+    /// Brings a link of this namespace up, like `ip -n NAME link set LINK up`, with an
+    /// ioctl on a thread inside the namespace: cheaper than a [`crate::Netlink`] when
+    /// that is the only request for the namespace.
+    pub fn set_link_up(&self, link: &str) -> Result<(), Error> {
+        crate::link::check_link_name(link)?;
+        let failed = |errno| Error::Netlink { namespace: self.name.clone(), command: format!("ip link set {link} up"), errno };
+        self.run(|| set_link_up(link))?.map_err(failed)
     }
 
     /// The name under `/run/netns`.
@@ -307,7 +329,7 @@ fn create_mount_point(path: &Path, name: &str) -> Result<(), Error> {
 /// The thread ends right after, and the bind mount keeps the namespace alive. The thread
 /// must name its namespace through `/proc/thread-self`: `/proc/self` is the main
 /// thread's, which is still in the old namespace.
-fn bind_new_namespace(path: &Path, name: &str) -> Result<(), Error> {
+fn bind_new_namespace(path: &Path, name: &str, loopback_up: bool) -> Result<(), Error> {
     let unshare_and_bind = || {
         unshare(CloneFlags::CLONE_NEWNET).map_err(|errno| Error::Unshare {
             flags: "CLONE_NEWNET",
@@ -325,9 +347,45 @@ fn bind_new_namespace(path: &Path, name: &str) -> Result<(), Error> {
         .map_err(|errno| Error::Mount {
             command: format!("mount --bind {source} {}", path.display()),
             errno,
-        })
+        })?;
+
+        if loopback_up {
+            set_link_up("lo").map_err(|errno| Error::Netlink {
+                namespace: name.to_owned(),
+                command: "ip link set lo up".into(),
+                errno,
+            })?;
+        }
+        Ok(())
     };
     run_on_thread(name, unshare_and_bind)?
+}
+
+/// Sets IFF_UP on `link` of the calling thread's network namespace with the
+/// SIOCGIFFLAGS and SIOCSIFFLAGS ioctls, as `ifconfig LINK up` does. `link` must be a
+/// checked link name, at most 15 bytes.
+fn set_link_up(link: &str) -> Result<(), nix::Error> {
+    use nix::libc;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+    // SAFETY: socket(2) takes no pointers; a valid descriptor is owned from here on.
+    let socket = unsafe {
+        let fd = nix::errno::Errno::result(libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0))?;
+        OwnedFd::from_raw_fd(fd)
+    };
+    // SAFETY: ifreq is plain old data, for which all zero bytes are a valid value.
+    let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (slot, byte) in request.ifr_name.iter_mut().zip(link.bytes()) {
+        *slot = byte as libc::c_char;
+    }
+
+    // SAFETY: both ioctls read and write one ifreq, which lives for the whole call.
+    unsafe {
+        nix::errno::Errno::result(libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFFLAGS, &mut request))?;
+        request.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        nix::errno::Errno::result(libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS, &request))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

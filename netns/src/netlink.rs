@@ -1,6 +1,7 @@
 //! An rtnetlink connection whose socket lives in one network namespace, with one method
 //! per `ip` command that a lab needs.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::{AsFd, AsRawFd};
@@ -175,6 +176,38 @@ impl Netlink {
         check_link_name(pair.peer_name)?;
         let command = veth_command(pair);
         let message = veth_message(pair);
+
+        let result = self
+            .send(&command, || {
+                self.handle.link().add(message.clone()).execute()
+            })
+            .await;
+        result.map_err(|error| match errno_of(&error) {
+            Some(Errno::EEXIST) => Error::VethExists {
+                namespace: self.namespace.clone(),
+                link: pair.name.to_owned(),
+                peer_namespace: pair.peer_namespace.name().to_owned(),
+                peer: pair.peer_name.to_owned(),
+            },
+            _ => self.failure(command, error),
+        })
+    }
+
+    /// Adds a veth pair whose local end is up and already a port of the bridge with index
+    /// `bridge_index`, in one request:
+    /// `ip link add NAME [address MAC] master BRIDGE up type veth peer name PEER
+    /// [address PEER_MAC] netns PEER_NS`.
+    ///
+    /// The kernel applies IFF_UP and IFLA_MASTER to the local end while it creates it,
+    /// which saves the requests of [`Netlink::attach_to_bridge`] and [`Netlink::set_up`].
+    /// The peer stays down: the kernel opens it before the pair is joined, and veth
+    /// refuses to open without its peer (ENOTCONN). Bring it up from its own namespace,
+    /// for instance with [`crate::Namespace::set_link_up`].
+    pub async fn add_veth_port(&self, pair: &VethPair<'_>, bridge_index: u32) -> Result<(), Error> {
+        check_link_name(pair.name)?;
+        check_link_name(pair.peer_name)?;
+        let command = format!("{} (master index {bridge_index}, up)", veth_command(pair));
+        let message = veth_port_message(pair, bridge_index);
 
         let result = self
             .send(&command, || {
@@ -413,8 +446,8 @@ impl Netlink {
         let started = tokio::time::Instant::now();
         loop {
             let links = self.links().await?;
-            let is_ready = |name: &str| links.iter().any(|link| link.name == name && link.oper_up && link.forwarding != Some(false));
-            let pending: Vec<String> = names.iter().filter(|name| !is_ready(name)).map(|name| (*name).to_owned()).collect();
+            let ready: HashSet<&str> = links.iter().filter(|link| link.oper_up && link.forwarding != Some(false)).map(|link| link.name.as_str()).collect();
+            let pending: Vec<String> = names.iter().filter(|name| !ready.contains(*name)).map(|name| (*name).to_owned()).collect();
 
             if pending.is_empty() {
                 return Ok(());
@@ -514,6 +547,21 @@ fn veth_message(pair: &VethPair<'_>) -> LinkMessage {
 
     let peer = InfoData::Veth(InfoVeth::Peer(peer.build()));
     let mut local = LinkVeth::new(pair.name, pair.peer_name).set_info_data(peer);
+    if let Some(mac) = pair.mac {
+        local = local.address(mac.octets().to_vec());
+    }
+    local.build()
+}
+
+fn veth_port_message(pair: &VethPair<'_>, bridge_index: u32) -> LinkMessage {
+    let peer_fd = pair.peer_namespace.as_fd().as_raw_fd();
+    let mut peer = LinkUnspec::new_with_name(pair.peer_name).setns_by_fd(peer_fd);
+    if let Some(mac) = pair.peer_mac {
+        peer = peer.address(mac.octets().to_vec());
+    }
+
+    let peer = InfoData::Veth(InfoVeth::Peer(peer.build()));
+    let mut local = LinkVeth::new(pair.name, pair.peer_name).set_info_data(peer).controller(bridge_index).up();
     if let Some(mac) = pair.mac {
         local = local.address(mac.octets().to_vec());
     }

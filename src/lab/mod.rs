@@ -175,7 +175,7 @@ impl RunningLab {
             topology: topology.display().to_string(),
             build_ms: self.build_time,
             total_ms: self.build_time + started.elapsed(),
-            fleets: crate::report::FleetSummary::of_clients(&clients, &self.me_keys.shared_pools),
+            fleets: crate::report::FleetSummary::of_clients(&clients, &self.me_keys.shared_pools, clients::uses_static_neighbours(&self.lab)),
             clients,
             setup_sessions,
         }

@@ -211,6 +211,29 @@ impl LabState {
         })
     }
 
+    /// Records several namespaces, in one write, before they are created.
+    pub fn add_namespaces(&self, names: &[String]) -> Result<(), LabError> {
+        self.update(|record| record.namespaces.extend(names.iter().map(|name| NamespaceRecord { name: name.clone(), inode: None })))
+    }
+
+    /// Records, in one write, the nsfs inodes of namespaces that now exist.
+    pub fn namespaces_created(&self, inodes: &[(String, u64)]) -> Result<(), LabError> {
+        let by_name: std::collections::HashMap<&str, u64> = inodes.iter().map(|(name, inode)| (name.as_str(), *inode)).collect();
+        self.update(|record| {
+            for namespace in &mut record.namespaces {
+                if let Some(inode) = by_name.get(namespace.name.as_str()) {
+                    namespace.inode = Some(*inode);
+                }
+            }
+        })
+    }
+
+    /// Records several links of `namespace`, each a name and its kind, in one write before
+    /// they are created.
+    pub fn add_links(&self, namespace: &str, links: Vec<(String, String)>) -> Result<(), LabError> {
+        self.update(|record| record.links.extend(links.into_iter().map(|(name, kind)| LinkRecord { namespace: namespace.to_owned(), name, kind })))
+    }
+
     /// Records a link before it is created.
     pub fn add_link(&self, namespace: &str, name: &str, kind: String) -> Result<(), LabError> {
         self.update(|record| record.links.push(LinkRecord { namespace: namespace.to_owned(), name: name.to_owned(), kind }))

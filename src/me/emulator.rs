@@ -49,6 +49,10 @@ pub enum MeKey {
     Ready(ReadyKey),
 }
 
+/// Called with the leased address once the ME has applied its lease, before it sends
+/// anything from that address.
+pub type LeaseHook = Arc<dyn Fn(Ipv4Addr) -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
+
 /// Everything one ME needs to run.
 pub struct MeConfig {
     pub name: String,
@@ -66,6 +70,11 @@ pub struct MeConfig {
     pub setup_server: Option<SetupServerAddress>,
     /// When hellos are repeated: the firmware's schedule, or a faster one for labs.
     pub hello_schedule: HelloSchedule,
+    /// Permanent neighbour (ARP) entries, address and MAC, set with the lease in place
+    /// of ARP resolution. Empty for a real ME's behaviour.
+    pub neighbours: Vec<(Ipv4Addr, [u8; 6])>,
+    /// Run once the lease is applied, so that the lab can set its own entries for it.
+    pub on_lease: Option<LeaseHook>,
     /// Common time origin of every client's timeline.
     pub origin: Instant,
     /// When the ME gives up, whatever it is doing.
@@ -119,6 +128,9 @@ impl Emulator {
     /// Acquires a lease and configures the interface with it.
     async fn lease(&mut self) -> Result<Lease, Reason> {
         let socket = self.net.udp_bind_broadcast(DHCP_CLIENT_PORT, NODE_INTERFACE).map_err(|error| Reason::SetupFailed { step: "DHCP socket".into(), detail: error.to_string() })?;
+        if let Err(error) = accept_only_chaddr(&socket, self.config.mac) {
+            tracing::warn!(%error, "cannot filter the DHCP socket by chaddr; every broadcast reply on the VLAN reaches this ME");
+        }
         let client = ClientConfig { hostname: Some(self.config.name.clone()), ..ClientConfig::new(self.config.mac) };
         let attempts = client.attempts;
         let lease = self.before_deadline("DHCP", dhcp::acquire(&client, &socket)).await?.map_err(|error| {
@@ -150,6 +162,13 @@ impl Emulator {
         link.add_address(NODE_INTERFACE, network).await.map_err(failed)?;
         if let Some(router) = lease.router {
             link.add_default_route(router).await.map_err(failed)?;
+        }
+        for (address, mac) in &self.config.neighbours {
+            link.add_neighbour(NODE_INTERFACE, *address, netns::MacAddr::new(*mac)).await.map_err(failed)?;
+        }
+
+        if let Some(hook) = &self.config.on_lease {
+            hook(lease.address).await;
         }
         Ok(())
     }
@@ -264,6 +283,37 @@ impl Emulator {
     pub(super) async fn before_deadline<F: std::future::Future>(&self, phase: &str, future: F) -> Result<F::Output, Reason> {
         tokio::time::timeout_at(self.config.deadline, future).await.map_err(|_| Reason::Timeout { phase: phase.to_owned() })
     }
+}
+
+/// Offset of chaddr in a UDP datagram as a socket filter sees it: the 8-byte UDP header,
+/// then op, htype, hlen, hops, xid, secs, flags, ciaddr, yiaddr, siaddr and giaddr
+/// (RFC 2131 section 2).
+const CHADDR_OFFSET: u32 = 8 + 28;
+
+/// Attaches a classic BPF filter that keeps only datagrams whose chaddr starts with
+/// `mac`, so that the kernel drops the replies broadcast to the other PCs of the VLAN.
+///
+/// The ME sets the broadcast flag, so every DHCPOFFER and DHCPACK reaches every PC on
+/// the VLAN; in a fleet of N PCs each PC would otherwise wake up and parse N of them.
+/// The client still checks xid and chaddr itself.
+fn accept_only_chaddr(socket: &tokio::net::UdpSocket, mac: [u8; 6]) -> std::io::Result<()> {
+    use socket2::SockFilter;
+    const LOAD_WORD: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
+    const LOAD_HALF: u16 = 0x28; // BPF_LD | BPF_H | BPF_ABS
+    const JUMP_IF_EQUAL: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+    const RETURN: u16 = 0x06; // BPF_RET | BPF_K
+
+    let first = u32::from_be_bytes([mac[0], mac[1], mac[2], mac[3]]);
+    let last = u32::from(u16::from_be_bytes([mac[4], mac[5]]));
+    let program = [
+        SockFilter::new(LOAD_WORD, 0, 0, CHADDR_OFFSET),
+        SockFilter::new(JUMP_IF_EQUAL, 0, 3, first),
+        SockFilter::new(LOAD_HALF, 0, 0, CHADDR_OFFSET + 4),
+        SockFilter::new(JUMP_IF_EQUAL, 0, 1, last),
+        SockFilter::new(RETURN, 0, 0, u32::MAX),
+        SockFilter::new(RETURN, 0, 0, 0),
+    ];
+    socket2::SockRef::from(socket).attach_filter(&program)
 }
 
 /// Makes the ME's self-signed TLS certificate and its key, generating the key pair here

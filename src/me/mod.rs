@@ -7,4 +7,4 @@ pub(crate) mod test_chain;
 pub mod tls;
 pub mod wsman_server;
 
-pub use emulator::{AMT_TLS_PORT, HELLO_PORT, MeConfig, MeKey, MeOutcome, ReadyKey, run};
+pub use emulator::{AMT_TLS_PORT, HELLO_PORT, LeaseHook, MeConfig, MeKey, MeOutcome, ReadyKey, run};

@@ -28,6 +28,9 @@ pub struct FleetSummary {
     /// How many pre-generated ME key pairs the fleet's PCs share, an emulation shortcut;
     /// `None` when each PC's ME has a key pair of its own.
     pub shared_me_keys: Option<usize>,
+    /// Whether the lab set permanent neighbour (ARP) entries for the fleet's PCs in
+    /// place of ARP resolution, an emulation shortcut.
+    pub static_neighbours: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -55,10 +58,12 @@ pub struct Percentiles {
 impl FleetSummary {
     /// Summarises every fleet among `clients`, in the order their first PC appears.
     /// `shared_keys` gives, by fleet name, how many ME key pairs its PCs share.
-    pub fn of_clients(clients: &[ClientReport], shared_keys: &HashMap<String, usize>) -> Vec<FleetSummary> {
+    /// `static_neighbours` says whether the lab set neighbour entries in place of ARP.
+    pub fn of_clients(clients: &[ClientReport], shared_keys: &HashMap<String, usize>, static_neighbours: bool) -> Vec<FleetSummary> {
         let mut fleets = summarise(clients);
         for fleet in &mut fleets {
             fleet.shared_me_keys = shared_keys.get(&fleet.name).copied();
+            fleet.static_neighbours = static_neighbours;
         }
         fleets
     }
@@ -89,6 +94,7 @@ fn summarise_one(fleet: &str, clients: &[ClientReport]) -> FleetSummary {
         failures: failure_groups(&members),
         time_to_acm: Percentiles::of(times),
         shared_me_keys: None,
+        static_neighbours: false,
     }
 }
 
@@ -136,6 +142,9 @@ pub fn render(out: &mut String, fleet: &FleetSummary) {
     }
     if let Some(keys) = fleet.shared_me_keys {
         let _ = writeln!(out, "  ME keys: the PCs share {keys} pre-generated RSA 2048 key pairs, an emulation shortcut; each real ME generates its own");
+    }
+    if fleet.static_neighbours {
+        let _ = writeln!(out, "  ARP: the lab set permanent neighbour entries for the PCs and their servers, an emulation shortcut past the kernel's shared table of 1024 dynamic entries");
     }
 }
 
@@ -189,7 +198,7 @@ mod tests {
         let mut clients: Vec<ClientReport> = (1..=3).map(|index| fleet_pc(index, provisioned())).collect();
         clients.push(fleet_pc(4, Verdict::refused(Reason::NoDnsSuffix)));
         clients.push(fleet_pc(5, Verdict::refused(Reason::NoDnsSuffix)));
-        let fleets = FleetSummary::of_clients(&clients, &HashMap::from([("pc".to_owned(), 2)]));
+        let fleets = FleetSummary::of_clients(&clients, &HashMap::from([("pc".to_owned(), 2)]), true);
         LabReport { lab: "floor".into(), topology: "floor.yaml".into(), build_ms: Duration::ZERO, total_ms: Duration::ZERO, clients, setup_sessions: Vec::new(), fleets }
     }
 
@@ -215,6 +224,7 @@ mod tests {
         assert!(summary.contains("fleet pc  VLAN 90  firmware 4.1.1  5 PCs"), "{summary}");
         assert!(summary.contains("2 x no-dns-suffix: e.g. pc-4"), "{summary}");
         assert!(summary.contains("share 2 pre-generated RSA 2048 key pairs"), "{summary}");
+        assert!(summary.contains("permanent neighbour entries"), "{summary}");
         assert!(!summary.contains("pc-1  VLAN 90"), "{summary}");
         assert!(listing.contains("pc-1  VLAN 90"), "{listing}");
         assert!(listing.contains("pc-5  VLAN 90"), "{listing}");
