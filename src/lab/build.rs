@@ -290,16 +290,16 @@ struct SegmentPlan {
 }
 
 /// Plans the bridges of VLAN `vlan` for `nodes` nodes when a bridge takes `max_ports`
-/// ports (at least 2): the VLAN's own bridge, then as few extensions as fit them.
+/// ports (at least 3): the VLAN's own bridge, then as few extensions as fit them.
 ///
-/// Extension bridges are named `vlanID_N` and their uplink ends `vlanID_Na` and
-/// `vlanID_Nb`: node names cannot contain '_', so no switch port is named the same.
+/// Each extension costs a port on the first bridge and one of its own, so it adds
+/// `max_ports - 2` nodes. Extension bridges are named `vlanID_N` and their uplink ends
+/// `vlanID_Na` and `vlanID_Nb`: node names cannot contain '_', so no switch port is
+/// named the same.
 fn plan_segment(vlan: u16, nodes: usize, max_ports: usize) -> SegmentPlan {
+    assert!(max_ports >= 3, "a bridge of {max_ports} ports cannot take an uplink and a node");
     let main = Lab::bridge_of(vlan);
-    let mut extensions = 0;
-    while (max_ports - extensions) + extensions * (max_ports - 1) < nodes {
-        extensions += 1;
-    }
+    let extensions = nodes.saturating_sub(max_ports).div_ceil(max_ports - 2);
 
     let on_main = nodes.min(max_ports - extensions);
     let mut bridges = vec![(main.clone(), on_main)];
@@ -347,16 +347,16 @@ mod tests {
     }
 
     #[test]
-    fn plan_tiny_limit_chains_every_node() {
-        let plan = plan_segment(7, 5, 2);
+    fn plan_tiny_limit_fills_extensions() {
+        let plan = plan_segment(7, 5, 3);
 
-        assert_eq!(plan.bridges.iter().map(|(_, nodes)| *nodes).collect::<Vec<_>>(), [1, 1, 1, 1, 1]);
-        assert_eq!(plan.uplinks.len(), 4);
+        assert_eq!(plan.bridges.iter().map(|(_, nodes)| *nodes).collect::<Vec<_>>(), [1, 2, 2]);
+        assert_eq!(plan.uplinks.len(), 2);
     }
 
     #[test]
     fn plan_names_fit_interface_names() {
-        let plan = plan_segment(4094, 100_000, BRIDGE_MAX_PORTS);
+        let plan = plan_segment(4094, 65_534, BRIDGE_MAX_PORTS);
 
         let longest = plan.uplinks.iter().map(|(main_end, _)| main_end.len()).max().unwrap();
         assert!(longest <= crate::topology::MAX_IFNAME_LEN, "{longest}");
