@@ -48,6 +48,9 @@ pub(super) struct Leases {
     by_client: HashMap<ClientKey, Ipv4Addr>,
     /// Addresses some host already uses (DHCPDECLINE), with the end of their quarantine.
     declined: BTreeMap<Ipv4Addr, Instant>,
+    /// The lowest address whose binding was removed since [`Leases::take_lowest_removed`]
+    /// last ran, so that the server's scan for never-used addresses can step back to it.
+    lowest_removed: Option<Ipv4Addr>,
 }
 
 impl ClientKey {
@@ -113,6 +116,7 @@ impl Leases {
     pub fn insert(&mut self, binding: Binding) {
         if let Some(previous) = self.by_client.remove(&binding.client) {
             self.by_address.remove(&previous);
+            self.note_removed(previous);
         }
         if let Some(displaced) = self.by_address.remove(&binding.address) {
             self.by_client.remove(&displaced.client);
@@ -125,7 +129,23 @@ impl Leases {
     /// Drops the client's binding, if it has one.
     pub fn remove_client(&mut self, client: &ClientKey) -> Option<Binding> {
         let address = self.by_client.remove(client)?;
+        self.note_removed(address);
         self.by_address.remove(&address)
+    }
+
+    /// Returns whether some binding, live or not, is on `address`.
+    pub fn has_binding(&self, address: Ipv4Addr) -> bool {
+        self.by_address.contains_key(&address)
+    }
+
+    /// Returns and forgets the lowest address whose binding was removed since the last
+    /// call.
+    pub fn take_lowest_removed(&mut self) -> Option<Ipv4Addr> {
+        self.lowest_removed.take()
+    }
+
+    fn note_removed(&mut self, address: Ipv4Addr) {
+        self.lowest_removed = Some(self.lowest_removed.map_or(address, |lowest| lowest.min(address)));
     }
 
     /// Marks the client's binding released as of `now`, if it is on `address`.

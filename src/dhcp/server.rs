@@ -1,5 +1,6 @@
 //! The DHCP server's state machine (RFC 2131 sections 4.3 and 4.4), without sockets.
 
+use std::collections::HashMap;
 use std::io;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
@@ -124,13 +125,16 @@ pub struct Server<C> {
     scopes: Vec<Scope>,
     leases: Leases,
     clock: C,
+    /// Per scope, by subnet, an address of its pool below which every address has a
+    /// binding, so that a DHCPDISCOVER does not scan the whole taken part of the pool.
+    first_unbound: HashMap<Ipv4Network, Ipv4Addr>,
 }
 
 impl<C: Clock> Server<C> {
     /// Checks the scopes and starts with no bindings.
     pub fn new(config: ServerConfig, clock: C) -> Result<Self, ServerError> {
         check_scopes(&config.scopes)?;
-        Ok(Self { server_id: config.server_id, scopes: config.scopes, leases: Leases::default(), clock })
+        Ok(Self { server_id: config.server_id, scopes: config.scopes, leases: Leases::default(), clock, first_unbound: HashMap::new() })
     }
 
     /// Current and past bindings, by address.
@@ -336,12 +340,13 @@ impl<C: Clock> Server<C> {
     /// Picks an address for `client`: its current or last address, then the address it
     /// asks for, then a never-used one, then one whose binding expired.
     fn choose_address(
-        &self,
+        &mut self,
         scope: &Scope,
         client: &ClientKey,
         requested: Option<Ipv4Addr>,
         now: Instant,
     ) -> Option<Ipv4Addr> {
+        let never_used = self.first_unbound_of(scope);
         let free =
             |address: Ipv4Addr| self.is_assignable(scope, address) && self.leases.is_free_for(address, client, now);
 
@@ -352,8 +357,33 @@ impl<C: Clock> Server<C> {
 
         let mut pool = pool(scope);
         pool.clone()
+            .skip_while(|address| *address < never_used)
             .find(|address| self.is_assignable(scope, *address) && self.leases.is_unused(*address, now))
             .or_else(|| pool.find(|address| free(*address)))
+    }
+
+    /// Returns the first address of the scope's pool without a binding, or an address
+    /// below it, moving the remembered one up past bound addresses and back down to the
+    /// lowest address whose binding was removed since.
+    fn first_unbound_of(&mut self, scope: &Scope) -> Ipv4Addr {
+        let remembered = self.first_unbound.get(&scope.subnet).copied().unwrap_or(scope.range.0);
+        let start = match self.leases.take_lowest_removed() {
+            Some(removed) => {
+                // The removal may belong to another scope, whose remembered address must
+                // step back too.
+                for (subnet, first) in &mut self.first_unbound {
+                    if subnet.contains(removed) && removed < *first {
+                        *first = removed;
+                    }
+                }
+                self.first_unbound.get(&scope.subnet).copied().unwrap_or(scope.range.0).min(remembered)
+            }
+            None => remembered,
+        };
+
+        let first = pool(scope).skip_while(|address| *address < start).find(|address| !self.leases.has_binding(*address)).unwrap_or(scope.range.1);
+        self.first_unbound.insert(scope.subnet, first);
+        first
     }
 
     /// Returns whether `address` is in the scope's pool and is not one of the addresses a

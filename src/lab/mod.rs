@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 pub use capture::CaptureOptions;
+pub use build::Built;
 pub use chain::ProvisioningChain;
+pub use zones::zones_for;
 pub use me_keys::{FLEET_KEY_POOL, MeKeys};
 pub use nodes::resolv_conf;
 pub use state::{LabState, Phase, ProcessId, SandboxRecord, StateRecord};
@@ -148,6 +150,12 @@ pub async fn start(lab: &Lab, state: &LabState, options: &RunOptions, progress: 
     state.set_phase(Phase::Running)?;
 
     Ok(RunningLab { lab: lab.clone(), state: state.clone(), built, chain, services, cancel, capture, build_time: started.elapsed(), me_keys })
+}
+
+/// Builds the lab's namespaces and links alone, without certificates or services, as
+/// [`start`] does first; the benchmark compares it with `ip -batch`.
+pub async fn build_namespaces(lab: &Lab, state: &LabState, progress: &dyn Fn(&str)) -> Result<Built, LabError> {
+    build::build(lab, state, progress).await
 }
 
 /// Starts `--capture` before any service runs, so that the files hold the first DHCP
