@@ -58,6 +58,21 @@ impl Namespace {
         Self::create_with(name, true)
     }
 
+    /// Creates the namespace `name` with `lo` up, like
+    /// [`Namespace::create_with_loopback_up`], and IPv6 off for every link made in it
+    /// afterwards (`net.ipv6.conf.default.disable_ipv6=1`, and `all` too).
+    ///
+    /// Without it each new link joins IPv6 multicast groups and sends MLD reports and
+    /// router solicitations; on a bridge of a thousand ports every one of them floods to
+    /// every port, which costs more than an IPv4-only lab does in all.
+    pub fn create_ipv4_only(name: &str) -> Result<Self, Error> {
+        let namespace = Self::create_with(name, true)?;
+        for key in ["net.ipv6.conf.default.disable_ipv6", "net.ipv6.conf.all.disable_ipv6"] {
+            crate::set_sysctl(&namespace, key, "1")?;
+        }
+        Ok(namespace)
+    }
+
     fn create_with(name: &str, loopback_up: bool) -> Result<Self, Error> {
         check_name(name)?;
         prepare_run_dir()?;

@@ -79,7 +79,7 @@ pub async fn build(lab: &Lab, state: &LabState, progress: &dyn Fn(&str)) -> Resu
     Ok(Built { switch, nodes, switch_link: Arc::new(switch_link), server_links })
 }
 
-/// Records every namespace in `state`, creates them with `lo` up on as many threads as
+/// Records every namespace in `state`, creates them with `lo` up and IPv6 off on as many threads as
 /// the machine has cores, then records their inodes. Returns them in the order of `names`.
 async fn create_namespaces(state: &LabState, names: &[String]) -> Result<Vec<Arc<Namespace>>, LabError> {
     state.add_namespaces(names)?;
@@ -110,7 +110,7 @@ async fn create_namespaces(state: &LabState, names: &[String]) -> Result<Vec<Arc
 }
 
 fn create_namespace(name: &str) -> Result<(Arc<Namespace>, u64), LabError> {
-    let namespace = Namespace::create_with_loopback_up(name).map_err(LabError::Netns)?;
+    let namespace = Namespace::create_ipv4_only(name).map_err(LabError::Netns)?;
     let inode = namespace_inode(&namespace.path()).map_err(|source| LabError::State { path: namespace.path(), source })?;
     Ok((Arc::new(namespace), inode))
 }
@@ -203,6 +203,12 @@ async fn wait_ready(switch_link: &Netlink, server_links: &[Netlink], attachments
 /// forwarding. Returns where each node's port goes.
 async fn build_switch(lab: &Lab, state: &LabState, switch: &Namespace, link: &Netlink, attachments: &[Attachment<'_>]) -> Result<Segments, LabError> {
     netns::set_sysctl(switch, "net.ipv4.ip_forward", "1").map_err(LabError::Netns)?;
+    // Where br_netfilter is loaded, bridged IPv4 frames would also pass iptables; the
+    // lab's switch filters nothing, so that is work without effect.
+    match netns::set_sysctl(switch, "net.bridge.bridge-nf-call-iptables", "0") {
+        Ok(()) | Err(netns::Error::SysctlNotFound { .. }) => {}
+        Err(error) => return Err(LabError::Netns(error)),
+    }
     let mut segments = Segments::default();
 
     for vlan in &lab.switch.vlans {

@@ -120,7 +120,7 @@ fn start_nsd(work: &Path, zones: &[ZoneSpec]) -> Result<Child, String> {
     fs::create_dir_all(&dir).map_err(|error| error.to_string())?;
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let mut config = format!(
-        "server:\n  ip-address: {ADDRESS}\n  port: 53\n  username: \"\"\n  zonesdir: \"{dir}\"\n  pidfile: \"{dir}/nsd.pid\"\n  database: \"\"\n  xfrdfile: \"{dir}/xfrd.state\"\n  zonelistfile: \"{dir}/zone.list\"\n  server-count: {cores}\n  verbosity: 0\nremote-control:\n  control-enable: no\n",
+        "server:\n  ip-address: {ADDRESS}\n  port: 53\n  username: \"\"\n  zonesdir: \"{dir}\"\n  pidfile: \"{dir}/nsd.pid\"\n  database: \"\"\n  xfrdfile: \"{dir}/xfrd.state\"\n  zonelistfile: \"{dir}/zone.list\"\n  server-count: {cores}\n  verbosity: 0\n  rrl-ratelimit: 0\nremote-control:\n  control-enable: no\n",
         dir = dir.display()
     );
     for zone in zones {
