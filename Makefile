@@ -14,7 +14,7 @@ LAB_ARGS ?=
 # namespace, so that tests cannot reach or change this machine's network.
 SANDBOX := unshare --net --mount --propagation private -- sh -c 'ip link set lo up && exec "$$0" "$$@"'
 
-.PHONY: build lab-single lab-wildcard scenarios test test-peers down
+.PHONY: build lab-single lab-wildcard scenarios test test-peers bench down
 
 build:
 	$(CARGO) build --release --locked
@@ -45,6 +45,13 @@ PEER_TESTS := --test peer_dns --test peer_dhcp --test peer_tls --test peer_examp
 test-peers:
 	$(CARGO) test --locked $(PEER_TESTS) --no-run
 	$(SANDBOX) $(CARGO) test --locked --offline $(PEER_TESTS) -- --ignored
+
+# Measures vprolab beside ip -batch, NSD, dnsmasq and kea-dhcp4 and prints one table
+# (docs/benchmarks.md). The bench enters a sandbox of its own, so every lab, server and
+# load generator runs in namespaces it made; it needs root. BENCH_QUICK=1 runs a
+# reduced set in about a minute, BENCH_ONLY=dns,dhcp only the named sections.
+bench: build
+	target/release/vprolab-bench
 
 # Removes the reference labs when they were started with `vprolab up` outside the
 # sandbox; labs run by the targets above live in their sandbox and vanish with it.

@@ -663,6 +663,40 @@ mod tests {
     }
 
     #[test]
+    fn server_offers_addresses_in_pool_order() {
+        let (mut server, _) = server();
+
+        let offered: Vec<Ipv4Addr> = (1..=3).map(|last| bind(&mut server, mac(last)).yiaddr).collect();
+
+        let expected: Vec<Ipv4Addr> = (100..=102).map(|last| Ipv4Addr::new(192, 168, 90, last)).collect();
+        assert_eq!(offered, expected);
+    }
+
+    #[test]
+    fn server_reoffers_address_freed_below_scan() {
+        let (mut server, _) = server();
+        let relayed = |mut message: Message| {
+            message.giaddr = GIADDR;
+            message
+        };
+        let offer = |server: &mut Server<ManualClock>, last: u8| reply(server.handle(&relayed(discover(mac(last))), interface())).message.yiaddr;
+        let first = offer(&mut server, 1);
+        server.handle(&relayed(selecting(mac(1), first)), interface());
+        let second = offer(&mut server, 2);
+
+        // A DHCPREQUEST for another server drops the offer to mac(2), so its address
+        // was never bound and is the first choice for the next client.
+        let mut elsewhere = relayed(selecting(mac(2), second));
+        elsewhere.options.server_id = Some(Ipv4Addr::new(192, 168, 91, 9));
+        server.handle(&elsewhere, interface());
+        let third = offer(&mut server, 3);
+
+        assert_eq!(first, Ipv4Addr::new(192, 168, 91, 100));
+        assert_eq!(second, Ipv4Addr::new(192, 168, 91, 101));
+        assert_eq!(third, second, "the freed address is offered before later ones");
+    }
+
+    #[test]
     fn server_offer_carries_scope_options() {
         let (mut server, _) = server();
 

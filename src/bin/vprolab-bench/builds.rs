@@ -26,13 +26,14 @@ pub fn compare(plan: &Plan, work: &Path, table: &mut Table) -> Result<(), String
         let runs = if nodes <= 200 { 3 } else { 1 };
 
         say(&format!("building {nodes} nodes, {runs} times each with vprolab and ip -batch"));
-        let ours = median_of(runs, || vprolab_build(&topology))?;
-        let floor = median_of(runs, || ip_batch_build(&lab, work))?;
+        let baseline = sandbox::live_namespaces().unwrap_or(0);
+        let ours = median_of(runs, || vprolab_build(&topology).inspect(|_| sandbox::settle(baseline)))?;
+        let floor = median_of(runs, || ip_batch_build(&lab, work).inspect(|_| sandbox::settle(baseline)))?;
 
         table.push(SECTION, format!("build, {nodes} nodes"), ms(ours.0), format!("ip -batch {}", ms(floor.0)), time_ratio(ours.0, floor.0));
         table.push(SECTION, format!("teardown, {nodes} nodes"), ms(ours.1), format!("ip -batch {}", ms(floor.1)), time_ratio(ours.1, floor.1));
     }
-    table.note("lab build: N nodes is one server and N-1 clients on one VLAN, plus the switch namespace. vprolab's build includes waiting until every switch port forwards; the `ip -batch` script runs `ip -batch` for the namespaces, `ip -n SWITCH -batch` for the bridge and veth pairs, and one `ip -n NODE -batch` per node for lo, eth0 and a server's address and route, without waiting. Teardown on both sides removes the names under /run/netns; the kernel frees the namespaces afterwards. Median of 3 runs up to 200 nodes, 1 run at 1000.");
+    table.note("lab build: N nodes is one server and N-1 clients on one VLAN, plus the switch namespace. vprolab's build includes waiting until every switch port forwards; the `ip -batch` script runs `ip -batch` for the namespaces, `ip -n SWITCH -batch` for the bridge and veth pairs, and one `ip -n NODE -batch` per node for lo, eth0 and a server's address and route, without waiting. Teardown on both sides removes the names under /run/netns; the kernel frees the namespaces afterwards, and the bench waits for that before the next run. Median of 3 runs up to 200 nodes, 1 run at 1000.");
     Ok(())
 }
 

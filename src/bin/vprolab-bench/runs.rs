@@ -122,11 +122,13 @@ fn run_lab(vprolab: &Path, topology: &Path, work: &Path) -> Result<Run, String> 
     let out = File::create(&out_path).map_err(|error| error.to_string())?;
     let available_before = mem_available_kb();
 
+    let baseline = sandbox::live_namespaces().unwrap_or(0);
     let started = Instant::now();
     let mut command = sandbox::child("exec \"$1\" -q run --json \"$2\"");
     let child = command.arg(vprolab).arg(topology).stdout(Stdio::from(out)).spawn().map_err(|error| format!("cannot run unshare: {error}"))?;
     let (status, max_rss_kb, lowest_available) = wait_sampling_memory(child.id())?;
     let wall_ms = started.elapsed().as_secs_f64() * 1000.0;
+    sandbox::settle(baseline);
 
     let text = fs::read_to_string(&out_path).map_err(|error| error.to_string())?;
     let report: Value = serde_json::from_str(&text).map_err(|error| format!("vprolab exited with {status} and no JSON report: {error}"))?;
