@@ -7,6 +7,7 @@
 //! `debug_assert!`s on the length of some options (80, 81, 94, 151 to 155), so a malformed
 //! packet could panic a debug build.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::net::Ipv4Addr;
 
@@ -275,7 +276,7 @@ impl Message {
 
 impl Options {
     /// Reads the options the lab uses out of the split options field.
-    fn parse(fields: &[(u8, Vec<u8>)]) -> Result<(MessageType, Self), WireError> {
+    fn parse(fields: &[(u8, Cow<'_, [u8]>)]) -> Result<(MessageType, Self), WireError> {
         let mut options = Self::default();
         let mut message_type = None;
 
@@ -433,8 +434,10 @@ fn parse_op(opcode: v4::Opcode) -> Result<Op, WireError> {
 ///
 /// A code that appears more than once is one option whose values are joined (RFC 3396).
 /// A missing End option is accepted, as most servers do, when the field ends cleanly.
-fn split_options(mut bytes: &[u8]) -> Result<Vec<(u8, Vec<u8>)>, WireError> {
-    let mut fields: Vec<(u8, Vec<u8>)> = Vec::new();
+fn split_options(mut bytes: &[u8]) -> Result<Vec<(u8, Cow<'_, [u8]>)>, WireError> {
+    // Values borrow from the datagram; only an option split over several fields, which
+    // RFC 3396 joins, needs a copy.
+    let mut fields: Vec<(u8, Cow<'_, [u8]>)> = Vec::with_capacity(16);
 
     while let Some((&code, rest)) = bytes.split_first() {
         match code {
@@ -443,8 +446,8 @@ fn split_options(mut bytes: &[u8]) -> Result<Vec<(u8, Vec<u8>)>, WireError> {
             _ => {
                 let (value, remaining) = split_option_value(code, rest)?;
                 match fields.iter_mut().find(|(seen, _)| *seen == code) {
-                    Some((_, joined)) => joined.extend_from_slice(value),
-                    None => fields.push((code, value.to_vec())),
+                    Some((_, joined)) => joined.to_mut().extend_from_slice(value),
+                    None => fields.push((code, Cow::Borrowed(value))),
                 }
                 bytes = remaining;
             }
