@@ -79,33 +79,41 @@ pub async fn build(lab: &Lab, state: &LabState, progress: &dyn Fn(&str)) -> Resu
     Ok(Built { switch, nodes, switch_link: Arc::new(switch_link), server_links })
 }
 
-/// Records every namespace in `state`, creates them with `lo` up and IPv6 off on as many threads as
-/// the machine has cores, then records their inodes. Returns them in the order of `names`.
+/// Records every namespace in `state`, creates them with `lo` up and IPv6 off on as many
+/// threads as the machine has cores, then records their inodes. Returns them in the
+/// order of `names`.
 async fn create_namespaces(state: &LabState, names: &[String]) -> Result<Vec<Arc<Namespace>>, LabError> {
     state.add_namespaces(names)?;
 
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    let chunk = names.len().div_ceil(threads).max(1);
-    let mut tasks = Vec::new();
-    for part in names.chunks(chunk) {
-        let part = part.to_vec();
-        tasks.push(tokio::task::spawn_blocking(move || part.iter().map(|name| create_namespace(name)).collect::<Result<Vec<_>, LabError>>()));
-    }
-
-    let mut created = Vec::with_capacity(names.len());
-    let mut failure = None;
-    for task in tasks {
-        match task.await.expect("namespace task") {
-            Ok(part) => created.extend(part),
-            Err(error) => failure = failure.or(Some(error)),
-        }
-    }
-
-    let inodes: Vec<(String, u64)> = created.iter().map(|(namespace, inode): &(Arc<Namespace>, u64)| (namespace.name().to_owned(), *inode)).collect();
+    let results = on_all_cores(names, |name| create_namespace(name));
+    let created: Vec<(Arc<Namespace>, u64)> = results.iter().filter_map(|result| result.as_ref().ok().cloned()).collect();
+    let inodes: Vec<(String, u64)> = created.iter().map(|(namespace, inode)| (namespace.name().to_owned(), *inode)).collect();
     state.namespaces_created(&inodes)?;
-    match failure {
-        Some(error) => Err(error),
-        None => Ok(created.into_iter().map(|(namespace, _)| namespace).collect()),
+
+    results.into_iter().map(|result| result.map(|(namespace, _)| namespace)).collect()
+}
+
+/// Runs `work` on every item, spread over as many threads as the machine has cores, and
+/// returns the results in the order of `items`.
+///
+/// The threads are joined before this returns, inside `block_in_place`, so that a build
+/// interrupted by a signal never has a namespace created after its teardown: the signal
+/// is seen once the batch is done.
+fn on_all_cores<I: Sync, T: Send>(items: &[I], work: impl Fn(&I) -> T + Sync) -> Vec<T> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let chunk = items.len().div_ceil(threads).max(1);
+
+    let run = || {
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = items.chunks(chunk).map(|part| scope.spawn(|| part.iter().map(&work).collect::<Vec<T>>())).collect();
+            workers.into_iter().flat_map(|worker| worker.join().expect("lab build thread")).collect()
+        })
+    };
+    // block_in_place lets the runtime move other tasks off this worker; a current-thread
+    // runtime, as in tests, has no other worker and simply waits.
+    match tokio::runtime::Handle::current().runtime_flavor() {
+        tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(run),
+        _ => run(),
     }
 }
 
@@ -145,21 +153,9 @@ async fn connect_nodes(state: &LabState, switch_link: &Netlink, attachments: &[A
 /// the kernel gives it its queueing discipline at once. Only the switch ends wait for
 /// the kernel's link watcher, and [`wait_ready`] polls those.
 async fn bring_up_node_ends(nodes: &HashMap<String, Arc<Namespace>>) -> Result<(), LabError> {
-    let namespaces: Vec<Arc<Namespace>> = nodes.values().cloned().collect();
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    let chunk = namespaces.len().div_ceil(threads).max(1);
-
-    let tasks: Vec<_> = namespaces
-        .chunks(chunk)
-        .map(|part| {
-            let part = part.to_vec();
-            tokio::task::spawn_blocking(move || part.iter().try_for_each(|namespace| namespace.set_link_up(NODE_INTERFACE)))
-        })
-        .collect();
-    for task in tasks {
-        task.await.expect("link task").map_err(LabError::Netns)?;
-    }
-    Ok(())
+    let namespaces: Vec<&Arc<Namespace>> = nodes.values().collect();
+    let results = on_all_cores(&namespaces, |namespace| namespace.set_link_up(NODE_INTERFACE));
+    results.into_iter().collect::<Result<(), netns::Error>>().map_err(LabError::Netns)
 }
 
 /// Gives every server its static address and default route. Returns each server's
