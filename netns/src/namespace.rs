@@ -63,8 +63,8 @@ impl Namespace {
     /// afterwards (`net.ipv6.conf.default.disable_ipv6=1`, and `all` too).
     ///
     /// Without it each new link joins IPv6 multicast groups and sends MLD reports and
-    /// router solicitations; on a bridge of a thousand ports every one of them floods to
-    /// every port, which costs more than an IPv4-only lab does in all.
+    /// router solicitations. On a bridge of a thousand ports every one of them floods to
+    /// every port, which costs more than all of an IPv4-only lab's traffic.
     pub fn create_ipv4_only(name: &str) -> Result<Self, Error> {
         let namespace = Self::create_with(name, true)?;
         for key in ["net.ipv6.conf.default.disable_ipv6", "net.ipv6.conf.all.disable_ipv6"] {

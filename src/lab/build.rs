@@ -53,9 +53,9 @@ const LINKS_IN_FLIGHT: usize = 64;
 /// `state` before creating it so that an interrupted build can be torn down, and calling
 /// `progress` at each step.
 ///
-/// Namespaces are created on several threads at once and links are requested without
-/// waiting for each reply, because a lab of a thousand nodes otherwise spends most of its
-/// build waiting: `ip -batch` does the same work one command at a time.
+/// Namespaces are created on several threads at once, and links are requested without
+/// waiting for each reply. A lab of a thousand nodes otherwise spends most of its build
+/// waiting, as `ip -batch` does with one command at a time.
 pub async fn build(lab: &Lab, state: &LabState, progress: &dyn Fn(&str)) -> Result<Built, LabError> {
     let nodes_to_attach = attachments(lab);
     let mut names = vec![lab.namespace_of(&lab.switch.name)];
@@ -271,8 +271,8 @@ fn attachments(lab: &Lab) -> Vec<Attachment<'_>> {
 /// port number 0, which the kernel never gives out.
 pub const BRIDGE_MAX_PORTS: usize = 1023;
 
-/// Where each node's switch port goes: the bridge's name and interface index, by node
-/// name, and the switch ends of the uplinks between a VLAN's bridges.
+/// The switch ports of a lab: each node's bridge name and interface index, by node name,
+/// and the switch ends of the uplinks between a VLAN's bridges.
 #[derive(Default)]
 struct Segments {
     port_of: HashMap<String, (String, u32)>,

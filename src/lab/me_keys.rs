@@ -4,7 +4,7 @@
 //! takes tens of milliseconds of CPU, so a fleet of a thousand PCs would spend most of
 //! its run generating keys. A client of its own gets its own key pair, generated ahead
 //! so that it is ready when the ME needs it. The PCs of a fleet share a pool of
-//! [`FLEET_KEY_POOL`] key pairs, an emulation shortcut the report names: each PC still
+//! [`FLEET_KEY_POOL`] key pairs, an emulation shortcut the report names. Each PC still
 //! signs its own certificate for its own UUID, but several PCs present the same public
 //! key, where real MEs would each have their own.
 

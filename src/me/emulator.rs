@@ -39,7 +39,7 @@ type TlsStream = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
 /// A key pair made before the ME needed it, or the reason it could not be made.
 pub type ReadyKey = futures::future::Shared<futures::future::BoxFuture<'static, Result<Arc<rcgen::KeyPair>, String>>>;
 
-/// Where the ME's TLS key pair comes from.
+/// The source of the ME's TLS key pair.
 #[derive(Clone)]
 pub enum MeKey {
     /// The ME generates a new RSA 2048 key pair when it starts, as real firmware does.

@@ -1,9 +1,9 @@
 //! `vprolab-bench`: measures vprolab against the tools a user would pick instead, every
 //! ratio from the same run on the same machine, and prints one table.
 //!
-//! It enters a sandbox of its own first (a new network namespace with only loopback and
-//! a private mount namespace with its own /run/netns and /run/vprolab), so that every
-//! lab, server and load generator it starts lives in namespaces it made itself. Each lab
+//! It first enters a sandbox of its own: a new network namespace with only loopback, and
+//! a private mount namespace with its own /run/netns and /run/vprolab. So every lab,
+//! server and load generator it starts lives in namespaces it made itself. Each lab
 //! build and each `ip -batch` run gets a further fresh sandbox of its own.
 //!
 //! `BENCH_QUICK=1` runs a reduced set in about a minute; `BENCH_ONLY=dns,dhcp` runs only
@@ -23,7 +23,7 @@ use std::process::ExitCode;
 
 use table::Table;
 
-/// What to run: the full set, or the reduced one of `BENCH_QUICK=1`.
+/// The sections and sizes to run: the full set, or the reduced one of `BENCH_QUICK=1`.
 #[derive(Clone, Debug)]
 pub struct Plan {
     pub quick: bool,
@@ -102,8 +102,8 @@ fn run(plan: &Plan) -> Result<Table, String> {
     Ok(table)
 }
 
-/// A scratch folder under /tmp, removed by the sandbox's end only if empty; the bench
-/// removes what it wrote.
+/// Creates the scratch folder under /tmp for topologies, batch files, configurations and
+/// reports; the bench removes it when every section has run.
 fn tempfile_dir() -> Result<PathBuf, String> {
     let dir = std::env::temp_dir().join(format!("vprolab-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|error| format!("cannot create {}: {error}", dir.display()))?;

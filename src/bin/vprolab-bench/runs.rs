@@ -19,7 +19,7 @@ const SINGLE_GOAL_MS: f64 = 500.0;
 const FLEET_1000_GOAL_MS: f64 = 15_000.0;
 const MEMORY_GOAL_KB: f64 = 2048.0;
 
-/// What one `vprolab run --json` produced, with its wall time and peak memory.
+/// The report of one `vprolab run --json`, with its wall time and peak memory.
 struct Run {
     report: Value,
     wall_ms: f64,
