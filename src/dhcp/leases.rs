@@ -116,7 +116,11 @@ impl Leases {
     pub fn insert(&mut self, binding: Binding) {
         if let Some(previous) = self.by_client.remove(&binding.client) {
             self.by_address.remove(&previous);
-            self.note_removed(previous);
+            // A binding replaced on the same address, as when an offer is acknowledged,
+            // leaves no address without a binding.
+            if previous != binding.address {
+                self.note_removed(previous);
+            }
         }
         if let Some(displaced) = self.by_address.remove(&binding.address) {
             self.by_client.remove(&displaced.client);

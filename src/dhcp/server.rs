@@ -355,11 +355,9 @@ impl<C: Clock> Server<C> {
             return Some(address);
         }
 
-        let mut pool = pool(scope);
-        pool.clone()
-            .skip_while(|address| *address < never_used)
+        pool_from(scope, never_used)
             .find(|address| self.is_assignable(scope, *address) && self.leases.is_unused(*address, now))
-            .or_else(|| pool.find(|address| free(*address)))
+            .or_else(|| pool(scope).find(|address| free(*address)))
     }
 
     /// Returns the first address of the scope's pool without a binding, or an address
@@ -381,7 +379,7 @@ impl<C: Clock> Server<C> {
             None => remembered,
         };
 
-        let first = pool(scope).skip_while(|address| *address < start).find(|address| !self.leases.has_binding(*address)).unwrap_or(scope.range.1);
+        let first = pool_from(scope, start).find(|address| !self.leases.has_binding(*address)).unwrap_or(scope.range.1);
         self.first_unbound.insert(scope.subnet, first);
         first
     }
@@ -505,7 +503,13 @@ fn reply_header(request: &Message, message_type: MessageType, yiaddr: Ipv4Addr) 
 }
 
 fn pool(scope: &Scope) -> impl Iterator<Item = Ipv4Addr> + Clone {
-    (u32::from(scope.range.0)..=u32::from(scope.range.1)).map(Ipv4Addr::from)
+    pool_from(scope, scope.range.0)
+}
+
+/// Iterates the scope's pool from `start`, or from its first address when `start` is
+/// below it.
+fn pool_from(scope: &Scope, start: Ipv4Addr) -> impl Iterator<Item = Ipv4Addr> + Clone {
+    (u32::from(start.max(scope.range.0))..=u32::from(scope.range.1)).map(Ipv4Addr::from)
 }
 
 fn check_scopes(scopes: &[Scope]) -> Result<(), ServerError> {
