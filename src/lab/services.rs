@@ -104,9 +104,26 @@ async fn stop_started(tasks: &mut Tasks) {
 
 type Tasks = JoinSet<(String, Result<(), String>)>;
 
+/// Receive buffer of the DHCP and DNS servers' UDP sockets. The default (208 KiB with
+/// `net.core.rmem_default`) holds about a hundred DHCP messages, and a fleet's PCs send
+/// theirs at once: the kernel drops the rest, and each PC waits out its retransmission
+/// timer, seconds under RFC 2131.
+const SERVER_RECEIVE_BUFFER: usize = 8 * 1024 * 1024;
+
+/// Raises a server socket's receive buffer to [`SERVER_RECEIVE_BUFFER`]. SO_RCVBUFFORCE
+/// passes the `net.core.rmem_max` cap, which needs CAP_NET_ADMIN, as building the lab
+/// does; without it the socket keeps its default and a warning says so.
+fn enlarge_receive_buffer(socket: &tokio::net::UdpSocket, service: &str) {
+    use nix::sys::socket::{setsockopt, sockopt::RcvBufForce};
+    if let Err(errno) = setsockopt(socket, RcvBufForce, &SERVER_RECEIVE_BUFFER) {
+        tracing::warn!(service, %errno, "cannot enlarge the receive buffer; a fleet's burst of requests may be dropped");
+    }
+}
+
 fn start_dns(lab: &Lab, server: &Server, net: &NodeNet, cancel: &CancellationToken, tasks: &mut Tasks) -> std::io::Result<()> {
     let any = SocketAddr::from((Ipv4Addr::UNSPECIFIED, DNS_PORT));
     let udp = net.udp_bind(any)?;
+    enlarge_receive_buffer(&udp, "DNS");
     let tcp = net.tcp_listen(any)?;
     let specs = zones_for(lab, server);
     let count = specs.len();
@@ -122,6 +139,7 @@ fn start_dns(lab: &Lab, server: &Server, net: &NodeNet, cancel: &CancellationTok
 
 fn start_dhcp_server(lab: &Lab, server: &Server, net: &NodeNet, cancel: &CancellationToken, tasks: &mut Tasks) -> std::io::Result<()> {
     let socket = net.udp_bind_broadcast(DHCP_SERVER_PORT, NODE_INTERFACE)?;
+    enlarge_receive_buffer(&socket, "DHCP server");
     let scopes = lab.scopes.iter().filter(|scope| scope.server == server.name).map(dhcp_scope).collect();
     let config = dhcp::ServerConfig { server_id: server.address, scopes, addressing: dhcp::Addressing::default() };
     let prefix = lab.vlan(server.vlan).expect("VLAN checked by the resolver").subnet.prefix();
@@ -148,6 +166,7 @@ fn dhcp_scope(scope: &crate::topology::Scope) -> dhcp::Scope {
 
 fn start_relay(relay: &crate::topology::Relay, server: &Server, net: &NodeNet, cancel: &CancellationToken, tasks: &mut Tasks) -> std::io::Result<()> {
     let socket = net.udp_bind_broadcast(DHCP_SERVER_PORT, NODE_INTERFACE)?;
+    enlarge_receive_buffer(&socket, "DHCP relay");
     let config = dhcp::RelayConfig { giaddr: relay.giaddr, servers: vec![relay.dhcp_server_address], addressing: dhcp::Addressing::default() };
     let name = format!("{} DHCP relay", server.name);
 
