@@ -30,9 +30,11 @@ lab-wildcard: build
 scenarios: build
 	$(VPROLAB) scenarios topologies/scenarios
 
-# Builds first, with network access for crates, then runs every test offline inside the
-# sandbox; tests that build labs also start each lab in its own sandbox.
+# Installs missing Debian packages (as root), builds with network access for crates, then
+# runs every test offline inside the sandbox; tests that build labs also start each lab
+# in its own sandbox.
 test:
+	tools/packages test
 	$(CARGO) test --workspace --locked --no-run
 	$(SANDBOX) $(CARGO) test --workspace --locked --offline
 
@@ -43,6 +45,7 @@ test:
 PEER_TESTS := --test peer_dns --test peer_dhcp --test peer_tls --test peer_examples
 
 test-peers:
+	tools/packages peers
 	$(CARGO) test --locked $(PEER_TESTS) --no-run
 	$(SANDBOX) $(CARGO) test --locked --offline $(PEER_TESTS) -- --ignored
 
