@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use uuid::Uuid;
 
 use super::fault::Fault;
+use super::reference::{EndpointReference, emit_selector_set, parse_selector_set};
 use super::xml::{XmlElement, escape, parse_document};
 use super::{ANONYMOUS, WSMAN_PATH, WsManError, action, ns};
 
@@ -75,6 +76,8 @@ pub enum Body {
         items: Vec<CimObject>,
         end_of_sequence: bool,
     },
+    /// WS-Transfer CreateResponse: where the new instance is.
+    ResourceCreated(EndpointReference),
     Fault(Fault),
 }
 
@@ -87,20 +90,32 @@ pub struct CimObject {
     /// Element namespace: the class's resource URI.
     pub namespace: String,
     /// Properties in document order; array properties repeat their name.
-    // NOTE: a property with child elements (an endpoint reference) keeps only its own
-    // text; none of the classes used during setup has one.
     pub properties: Vec<(String, String)>,
+    /// Properties that are endpoint references, in document order. They are written
+    /// after the plain properties.
+    pub references: Vec<(String, EndpointReference)>,
 }
 
 impl CimObject {
     pub fn new(name: impl Into<String>, namespace: impl Into<String>) -> Self {
-        Self { name: name.into(), namespace: namespace.into(), properties: Vec::new() }
+        Self { name: name.into(), namespace: namespace.into(), properties: Vec::new(), references: Vec::new() }
     }
 
     /// Appends a property.
     pub fn with(mut self, name: impl Into<String>, value: impl ToString) -> Self {
         self.properties.push((name.into(), value.to_string()));
         self
+    }
+
+    /// Appends a property that is an endpoint reference.
+    pub fn with_reference(mut self, name: impl Into<String>, reference: EndpointReference) -> Self {
+        self.references.push((name.into(), reference));
+        self
+    }
+
+    /// First endpoint reference of that name.
+    pub fn reference(&self, name: &str) -> Option<&EndpointReference> {
+        self.references.iter().find(|(key, _)| key == name).map(|(_, reference)| reference)
     }
 
     /// First value of a property.
@@ -148,15 +163,23 @@ impl CimObject {
         for (key, value) in &self.properties {
             let _ = write!(out, "<h:{key}>{}</h:{key}>", escape(value));
         }
+        for (key, reference) in &self.references {
+            let _ = write!(out, "<h:{key}>");
+            reference.emit_children(out);
+            let _ = write!(out, "</h:{key}>");
+        }
         let _ = write!(out, "</h:{name}>");
     }
 
     fn from_element(element: &XmlElement) -> Self {
-        Self {
-            name: element.name.clone(),
-            namespace: element.namespace.clone().unwrap_or_default(),
-            properties: element.children.iter().map(|child| (child.name.clone(), child.text.clone())).collect(),
+        let mut object = Self::new(element.name.clone(), element.namespace.clone().unwrap_or_default());
+        for child in &element.children {
+            match EndpointReference::parse(child) {
+                Some(reference) => object.references.push((child.name.clone(), reference)),
+                None => object.properties.push((child.name.clone(), child.text.clone())),
+            }
         }
+        object
     }
 }
 
@@ -193,6 +216,12 @@ impl Envelope {
 
     pub fn pull(resource_uri: &str, context: &str, max_elements: Option<u32>, message_id: &str) -> Self {
         Self::request(action::PULL, resource_uri, message_id, Body::Pull { context: context.into(), max_elements })
+    }
+
+    /// Creates a WS-Transfer Create of a new instance.
+    pub fn create(object: CimObject, message_id: &str) -> Self {
+        let resource_uri = object.namespace.clone();
+        Self::request(action::CREATE, &resource_uri, message_id, Body::Object(object))
     }
 
     /// Creates a method invocation, whose `input` is the `<Method>_INPUT` element.
@@ -285,19 +314,7 @@ impl Header {
     }
 
     fn emit_selectors(&self, out: &mut String) {
-        if self.selectors.is_empty() {
-            return;
-        }
-        out.push_str("<w:SelectorSet>");
-        for selector in &self.selectors {
-            let _ = write!(
-                out,
-                r#"<w:Selector Name="{}">{}</w:Selector>"#,
-                escape(&selector.name),
-                escape(&selector.value)
-            );
-        }
-        out.push_str("</w:SelectorSet>");
+        emit_selector_set(out, &self.selectors);
     }
 
     fn parse(header: &XmlElement) -> Result<Self, WsManError> {
@@ -310,12 +327,7 @@ impl Header {
             .child(ns::ADDRESSING, "ReplyTo")
             .and_then(|reply_to| reply_to.child(ns::ADDRESSING, "Address"))
             .map(|address| address.trimmed_text().to_owned());
-        let selectors = header
-            .child(ns::WSMAN, "SelectorSet")
-            .map(|set| {
-                set.children.iter().filter(|child| child.is(ns::WSMAN, "Selector")).map(Selector::parse).collect()
-            })
-            .unwrap_or_default();
+        let selectors = header.child(ns::WSMAN, "SelectorSet").map(parse_selector_set).unwrap_or_default();
 
         Ok(Self {
             action,
@@ -335,15 +347,6 @@ impl Header {
     }
 }
 
-impl Selector {
-    fn parse(element: &XmlElement) -> Self {
-        Self {
-            name: element.attribute("Name").unwrap_or_default().to_owned(),
-            value: element.trimmed_text().to_owned(),
-        }
-    }
-}
-
 impl Body {
     /// Short name of the body kind, for error messages.
     pub fn describe(&self) -> String {
@@ -354,6 +357,7 @@ impl Body {
             Self::EnumerateResponse { .. } => "EnumerateResponse".into(),
             Self::Pull { .. } => "Pull".into(),
             Self::PullResponse { .. } => "PullResponse".into(),
+            Self::ResourceCreated(_) => "ResourceCreated".into(),
             Self::Fault(fault) => format!("fault {}", fault.subcode),
         }
     }
@@ -386,6 +390,11 @@ impl Body {
                 }
                 out.push_str("</n:PullResponse>");
             }
+            Self::ResourceCreated(reference) => {
+                let _ = write!(out, r#"<t:ResourceCreated xmlns:t="{}">"#, ns::TRANSFER);
+                reference.emit_children(out);
+                out.push_str("</t:ResourceCreated>");
+            }
             Self::Fault(fault) => fault.emit(out),
         }
     }
@@ -410,6 +419,10 @@ impl Body {
             Ok(Self::Pull { context: context()?, max_elements: parse_max_elements(element)? })
         } else if enumeration("PullResponse") {
             Ok(parse_pull_response(element))
+        } else if element.is(ns::TRANSFER, "ResourceCreated") {
+            let reference = EndpointReference::parse(element)
+                .ok_or(WsManError::MissingElement { element: "wxf:ResourceCreated/wsa:Address" })?;
+            Ok(Self::ResourceCreated(reference))
         } else if element.is(ns::SOAP, "Fault") {
             Ok(Self::Fault(Fault::parse(element)?))
         } else {

@@ -50,6 +50,8 @@ pub enum FaultSubcode {
     InternalError,
     /// `wsen:InvalidEnumerationContext`: unknown or finished enumeration.
     InvalidEnumerationContext,
+    /// `wxf:InvalidRepresentation`: a Create or Put body the resource cannot take.
+    InvalidRepresentation,
     /// A subcode this module does not name.
     Other { namespace: Option<String>, name: String },
 }
@@ -168,7 +170,7 @@ impl FaultCode {
 }
 
 /// Every named subcode with its namespace and local name.
-const NAMED_SUBCODES: [(FaultSubcode, &str, &str); 9] = [
+const NAMED_SUBCODES: [(FaultSubcode, &str, &str); 10] = [
     (FaultSubcode::DestinationUnreachable, ns::ADDRESSING, "DestinationUnreachable"),
     (FaultSubcode::ActionNotSupported, ns::ADDRESSING, "ActionNotSupported"),
     (FaultSubcode::InvalidMessageInformationHeader, ns::ADDRESSING, "InvalidMessageInformationHeader"),
@@ -178,6 +180,7 @@ const NAMED_SUBCODES: [(FaultSubcode, &str, &str); 9] = [
     (FaultSubcode::InvalidSelectors, ns::WSMAN, "InvalidSelectors"),
     (FaultSubcode::InternalError, ns::WSMAN, "InternalError"),
     (FaultSubcode::InvalidEnumerationContext, ns::ENUMERATION, "InvalidEnumerationContext"),
+    (FaultSubcode::InvalidRepresentation, ns::TRANSFER, "InvalidRepresentation"),
 ];
 
 impl FaultSubcode {
@@ -200,6 +203,7 @@ impl FaultSubcode {
         match self.namespace() {
             Some(ns::ADDRESSING) => action::ADDRESSING_FAULT,
             Some(ns::ENUMERATION) => action::ENUMERATION_FAULT,
+            Some(ns::TRANSFER) => action::TRANSFER_FAULT,
             _ => action::WSMAN_FAULT,
         }
     }
