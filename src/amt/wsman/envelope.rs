@@ -15,8 +15,35 @@ const PREFIXES: &str = concat!(
     r#"xmlns:s="http://www.w3.org/2003/05/soap-envelope" "#,
     r#"xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" "#,
     r#"xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd" "#,
-    r#"xmlns:n="http://schemas.xmlsoap.org/ws/2004/09/enumeration""#,
+    r#"xmlns:n="http://schemas.xmlsoap.org/ws/2004/09/enumeration" "#,
+    r#"xmlns:t="http://schemas.xmlsoap.org/ws/2004/09/transfer""#,
 );
+
+/// The class namespaces of a body, in order of first use; the one at index `i` is bound
+/// to the prefix `h{i}`.
+struct ClassPrefixes<'a>(Vec<&'a str>);
+
+impl<'a> ClassPrefixes<'a> {
+    fn of(body: &'a Body) -> Self {
+        let objects: Vec<&CimObject> = match body {
+            Body::Object(object) => vec![object],
+            Body::PullResponse { items, .. } => items.iter().collect(),
+            _ => Vec::new(),
+        };
+        let mut namespaces: Vec<&str> = Vec::new();
+        for object in objects {
+            if !namespaces.contains(&object.namespace.as_str()) {
+                namespaces.push(&object.namespace);
+            }
+        }
+        Self(namespaces)
+    }
+
+    fn prefix(&self, namespace: &str) -> String {
+        let index = self.0.iter().position(|known| *known == namespace).unwrap_or_default();
+        format!("h{index}")
+    }
+}
 
 /// Timeout a request offers the ME, as MeshCentral and Open AMT clients send it.
 const OPERATION_TIMEOUT: &str = "PT60S";
@@ -157,18 +184,19 @@ impl CimObject {
             .transpose()
     }
 
-    fn emit(&self, out: &mut String) {
+    /// Writes the element with `prefix`, which the envelope binds to the namespace.
+    fn emit(&self, out: &mut String, prefix: &str) {
         let name = &self.name;
-        let _ = write!(out, r#"<h:{name} xmlns:h="{}">"#, escape(&self.namespace));
+        let _ = write!(out, "<{prefix}:{name}>");
         for (key, value) in &self.properties {
-            let _ = write!(out, "<h:{key}>{}</h:{key}>", escape(value));
+            let _ = write!(out, "<{prefix}:{key}>{}</{prefix}:{key}>", escape(value));
         }
         for (key, reference) in &self.references {
-            let _ = write!(out, "<h:{key}>");
+            let _ = write!(out, "<{prefix}:{key}>");
             reference.emit_children(out);
-            let _ = write!(out, "</h:{key}>");
+            let _ = write!(out, "</{prefix}:{key}>");
         }
-        let _ = write!(out, "</h:{name}>");
+        let _ = write!(out, "</{prefix}:{name}>");
     }
 
     fn from_element(element: &XmlElement) -> Self {
@@ -265,13 +293,23 @@ impl Envelope {
         }
     }
 
-    /// Encodes the envelope as UTF-8 XML.
+    /// Encodes the envelope as UTF-8 XML. Empty elements are written with an end tag, as
+    /// AMT firmware writes them: MeshCentral 1.1.55 reads `<a/>` as an element left open.
+    ///
+    /// The namespaces of the classes in the body are declared on the envelope, with the
+    /// prefixes `h0`, `h1`, ..., as firmware does: MeshCentral 1.1.55 reads an attribute
+    /// on an instance element as part of the instance.
     pub fn to_xml(&self) -> String {
+        let classes = ClassPrefixes::of(&self.body);
         let mut out = String::with_capacity(1024);
-        let _ = write!(out, r#"<?xml version="1.0" encoding="UTF-8"?><s:Envelope {PREFIXES}><s:Header>"#);
+        let _ = write!(out, r#"<?xml version="1.0" encoding="UTF-8"?><s:Envelope {PREFIXES}"#);
+        for (index, namespace) in classes.0.iter().enumerate() {
+            let _ = write!(out, r#" xmlns:h{index}="{}""#, escape(namespace));
+        }
+        out.push_str("><s:Header>");
         self.header.emit(&mut out);
         out.push_str("</s:Header><s:Body>");
-        self.body.emit(&mut out);
+        self.body.emit(&mut out, &classes);
         out.push_str("</s:Body></s:Envelope>");
         out
     }
@@ -362,11 +400,11 @@ impl Body {
         }
     }
 
-    fn emit(&self, out: &mut String) {
+    fn emit(&self, out: &mut String, classes: &ClassPrefixes<'_>) {
         match self {
             Self::Empty => {}
-            Self::Object(object) => object.emit(out),
-            Self::Enumerate => out.push_str("<n:Enumerate/>"),
+            Self::Object(object) => object.emit(out, &classes.prefix(&object.namespace)),
+            Self::Enumerate => out.push_str("<n:Enumerate></n:Enumerate>"),
             Self::EnumerateResponse { context } => {
                 let _ = write!(
                     out,
@@ -383,15 +421,15 @@ impl Body {
             }
             Self::PullResponse { items, end_of_sequence } => {
                 out.push_str("<n:PullResponse><n:Items>");
-                items.iter().for_each(|item| item.emit(out));
+                items.iter().for_each(|item| item.emit(out, &classes.prefix(&item.namespace)));
                 out.push_str("</n:Items>");
                 if *end_of_sequence {
-                    out.push_str("<n:EndOfSequence/>");
+                    out.push_str("<n:EndOfSequence></n:EndOfSequence>");
                 }
                 out.push_str("</n:PullResponse>");
             }
             Self::ResourceCreated(reference) => {
-                let _ = write!(out, r#"<t:ResourceCreated xmlns:t="{}">"#, ns::TRANSFER);
+                out.push_str("<t:ResourceCreated>");
                 reference.emit_children(out);
                 out.push_str("</t:ResourceCreated>");
             }

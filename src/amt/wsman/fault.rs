@@ -101,7 +101,7 @@ impl Fault {
             Some(detail) => {
                 let _ = write!(out, "<s:Detail>{}</s:Detail>", escape(detail));
             }
-            None => out.push_str("<s:Detail/>"),
+            None => out.push_str("<s:Detail></s:Detail>"),
         }
         out.push_str("</s:Fault>");
     }
@@ -222,6 +222,7 @@ impl FaultSubcode {
             Some(ns::ADDRESSING) => Some("a"),
             Some(ns::WSMAN) => Some("w"),
             Some(ns::ENUMERATION) => Some("n"),
+            Some(ns::TRANSFER) => Some("t"),
             _ => None,
         }
     }
@@ -240,6 +241,7 @@ impl fmt::Display for FaultSubcode {
         match self.prefix() {
             Some("a") => write!(f, "wsa:{}", self.name()),
             Some("w") => write!(f, "wsman:{}", self.name()),
+            Some("t") => write!(f, "wxf:{}", self.name()),
             Some(_) => write!(f, "wsen:{}", self.name()),
             None => write!(f, "{}", self.name()),
         }
