@@ -1,8 +1,8 @@
 // Loaded with `node --require` in front of MeshCentral by launch.js.
 //
-// MeshCentral 1.1.55 connects back to the ME with its activation chain reversed: its
+// MeshCentral 1.1.55 connects back to the ME with its activation chain reversed. Its
 // bare-metal setup server passes tls.connect() the chain root first, with the leaf's key,
-// so Node rejects the options with "key values mismatch" and the server process exits
+// so Node rejects the options with "key values mismatch", and the server process exits
 // at the first hello. This puts the certificate that matches the key first, the order
 // TLS sends a client chain in, and leaves every other option as MeshCentral set it.
 'use strict';

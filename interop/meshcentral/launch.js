@@ -4,8 +4,8 @@
 // Run by the lab in the setup-server node (topologies/examples/meshcentral.yaml, `exec:`),
 // after the lab wrote its provisioning chain under the state folder. It writes a
 // MeshCentral data folder there: config.json with the hello server on port 9971 and the
-// lab chain as the domain's ACM activation certificate, and a database that holds one
-// device group whose Intel AMT policy is ACM. Then it runs MeshCentral in the foreground,
+// lab chain as the domain's ACM activation certificate, and a database with one
+// device group with an ACM policy. Then it runs MeshCentral in the foreground,
 // with its AMT setup messages on standard output, and exits with it.
 //
 // Options:
@@ -67,7 +67,7 @@ function writeConfig(dataPath, options, groupId) {
             autoBackup: false,
             amtScanner: false,
             meshScanner: false,
-            no2FactorAuth: true,    // MeshCentral would install otplib modules otherwise
+            no2FactorAuth: true,    // no user logs in, so no second factor is set up
             port: 8443,
             redirPort: 8080,
             filesPath: path.join(options['state-dir'], 'meshcentral-files'),
@@ -98,7 +98,8 @@ function writeConfig(dataPath, options, groupId) {
 }
 
 // MeshCentral's NeDB database, one JSON document a line, with the device group the
-// activated MEs join. Policy type 3 is "Manage in ACM"; the password is the one set.
+// activated MEs join. Policy type 3 is "Manage in ACM", and its password is the
+// administrator password MeshCentral sets on the ME.
 function writeDatabase(dataPath, options, groupId) {
     const group = { _id: groupId, type: 'mesh', name: 'vprolab ACM', mtype: 1, desc: '', domain: '', links: {}, amt: { type: 3, password: options['admin-password'] } };
     fs.writeFileSync(path.join(dataPath, 'meshcentral.db'), JSON.stringify(group) + '\n');

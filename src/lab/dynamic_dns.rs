@@ -73,7 +73,7 @@ fn describe(data: &RecordData) -> String {
 }
 
 /// Returns whether any scope a DHCP server hands out asks for dynamic DNS.
-pub fn wanted(scopes: &[Scope]) -> bool {
+pub fn any_scope_registers(scopes: &[Scope]) -> bool {
     scopes.iter().any(|scope| scope.dynamic_dns)
 }
 

@@ -136,7 +136,7 @@ fn start_dns(lab: &Lab, server: &Server, net: &NodeNet, cancel: &CancellationTok
 fn start_dhcp_server(lab: &Lab, server: &Server, net: &NodeNet, cancel: &CancellationToken, tasks: &mut Tasks) -> std::io::Result<Option<mpsc::UnboundedReceiver<dhcp::LeaseEvent>>> {
     let socket = net.udp_bind_broadcast(DHCP_SERVER_PORT, NODE_INTERFACE)?;
     let own_scopes: Vec<_> = lab.scopes.iter().filter(|scope| scope.server == server.name).cloned().collect();
-    let (lease_tx, leases) = match dynamic_dns::wanted(&own_scopes) {
+    let (lease_tx, leases) = match dynamic_dns::any_scope_registers(&own_scopes) {
         true => {
             let (sender, receiver) = mpsc::unbounded_channel();
             (Some(sender), Some(receiver))
