@@ -85,11 +85,11 @@ fn answer<C: Clock>(
     }
 }
 
-/// Sends the lease a DHCPACK grants to whoever follows leases.
+/// Sends the lease a DHCPACK grants to the lease receiver, such as dynamic DNS.
 fn report_lease(leases: Option<&UnboundedSender<LeaseEvent>>, request: &Message, reply: &Message) {
     let (Some(leases), Some(event)) = (leases, LeaseEvent::from_ack(request, reply)) else { return };
     if leases.send(event).is_err() {
-        tracing::debug!(xid = %Xid(reply.xid), "lease not reported: nobody follows leases any more");
+        tracing::debug!(xid = %Xid(reply.xid), "lease not reported: the lease receiver has stopped");
     }
 }
 

@@ -129,6 +129,18 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn register_rejects_cname_owner_and_foreign_name() {
+        let forward = ZoneSpec::new("jcert.info", "dc1.jcert.info", "hostmaster.jcert.info").with("provisionserver.jcert.info", 60, RecordData::Cname("scs.jcert.info".into()));
+        let zones = Zones::build([forward]).unwrap();
+        let alias = RecordSpec { name: "provisionserver.jcert.info".into(), ttl: 60, data: RecordData::A(Ipv4Addr::new(192, 168, 90, 100)) };
+        let foreign = RecordSpec { name: "pc90.example.com".into(), ttl: 60, data: RecordData::A(Ipv4Addr::new(192, 168, 90, 100)) };
+
+        assert!(zones.register(&alias).await.is_err(), "a CNAME owner takes no A record");
+        assert_eq!(zones.register(&foreign).await.unwrap(), None);
+        assert_eq!(zones.records_of("provisionserver.jcert.info").await, vec!["scs.jcert.info.".to_owned()]);
+    }
+
+    #[tokio::test]
     async fn lease_skipped_without_flag_or_name() {
         let zones = zones();
 

@@ -131,8 +131,8 @@ fn start_dns(lab: &Lab, server: &Server, net: &NodeNet, cancel: &CancellationTok
     Ok(served)
 }
 
-/// Starts the DHCP server, and returns the leases it grants when one of its scopes asks
-/// for dynamic DNS.
+/// Starts the DHCP server, and returns the stream of leases it grants when one of its
+/// scopes has dynamic DNS on.
 fn start_dhcp_server(lab: &Lab, server: &Server, net: &NodeNet, cancel: &CancellationToken, tasks: &mut Tasks) -> std::io::Result<Option<mpsc::UnboundedReceiver<dhcp::LeaseEvent>>> {
     let socket = net.udp_bind_broadcast(DHCP_SERVER_PORT, NODE_INTERFACE)?;
     let own_scopes: Vec<_> = lab.scopes.iter().filter(|scope| scope.server == server.name).cloned().collect();

@@ -303,8 +303,8 @@ fn spawn_connection(tls: TlsStream, endpoint: Arc<WsManEndpoint>, events: Unboun
 
 /// Keeps serving WS-Management after setup, as a provisioned ME does, with the
 /// administrator the setup server set. TLS presents the certificate of the credential
-/// context when the setup server turned TLS on, and the self-signed one otherwise; client
-/// certificates are no longer asked for unless the settings require them.
+/// context when the setup server turned TLS on, and the self-signed one otherwise. No
+/// client certificate is requested any more.
 // NOTE: real firmware without TLS configured serves port 16992 without TLS after setup;
 // the emulator stays on 16993 with its self-signed certificate.
 fn spawn_after_setup(listener: TcpListener, endpoint: Arc<WsManEndpoint>, setup_identity: &Identity, shutdown: CancellationToken) {
@@ -315,7 +315,8 @@ fn spawn_after_setup(listener: TcpListener, endpoint: Arc<WsManEndpoint>, setup_
             return;
         }
     };
-    // Nobody reads the events after the verdict; the log keeps each request.
+    // The timeline ends with the verdict, so these events are dropped. The log at debug
+    // level still lists each request.
     let (events, _) = tokio::sync::mpsc::unbounded_channel();
 
     let task = async move {
@@ -343,6 +344,8 @@ fn spawn_after_setup(listener: TcpListener, endpoint: Arc<WsManEndpoint>, setup_
 
 fn after_setup_tls(endpoint: &WsManEndpoint, setup_identity: &Identity) -> Result<Arc<rustls::ServerConfig>, me_tls::TlsError> {
     let state = endpoint.state.lock().expect("AMT state lock");
+    // NOTE: with MutualAuthentication on, firmware requires client certificates issued by
+    // its trusted roots; the emulator has no such list after setup and only warns.
     let mutual = state.store.remote_mutual_authentication();
     if mutual {
         tracing::warn!("the TLS settings require client certificates, which the emulator does not check after setup");
@@ -353,9 +356,10 @@ fn after_setup_tls(endpoint: &WsManEndpoint, setup_identity: &Identity) -> Resul
     }
 }
 
-/// Fills the audit record a real ME keeps of its setup: which hash matched and whether it
-/// is a default one, the setup server's address, FQDN and certificate (from its chain),
-/// where the DNS suffix came from, and when TLS started.
+/// Fills the audit record a real ME keeps of its setup. It names the hash that matched
+/// and whether it is a default one, the setup server's address, and its FQDN and CA
+/// serial numbers from the chain it presented. It also says where the DNS suffix came
+/// from and when TLS started.
 fn fill_audit(state: &Mutex<AmtState>, judge: &MeJudge, peer: SocketAddr, tls: &TlsStream, discovery: &Discovery, profile: &FirmwareProfile) {
     let Some(matched) = judge.accepted_hash() else { return };
     let chain = tls.get_ref().1.peer_certificates().unwrap_or_default();
