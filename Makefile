@@ -14,7 +14,7 @@ LAB_ARGS ?=
 # namespace, so that tests cannot reach or change this machine's network.
 SANDBOX := unshare --net --mount --propagation private -- sh -c 'ip link set lo up && exec "$$0" "$$@"'
 
-.PHONY: build lab-single lab-wildcard scenarios test test-peers down
+.PHONY: build lab-single lab-wildcard scenarios test test-peers interop-meshcentral down
 
 build:
 	$(CARGO) build --release --locked
@@ -48,6 +48,19 @@ test-peers:
 	tools/packages peers
 	$(CARGO) test --locked $(PEER_TESTS) --no-run
 	$(SANDBOX) $(CARGO) test --locked --offline $(PEER_TESTS) -- --ignored
+
+# MeshCentral, a setup server nobody here wrote, activates the emulated ME in ACM in the
+# lab of topologies/examples/meshcentral.yaml. The pinned MeshCentral release is installed
+# from npm once into a cache folder under target/ (needs Node.js 18 or later and npm),
+# then the test runs offline in the sandbox and prints MeshCentral's log as evidence.
+MESHCENTRAL_VERSION := 1.1.55
+MESHCENTRAL_DIR := $(CURDIR)/target/interop/meshcentral-$(MESHCENTRAL_VERSION)
+
+interop-meshcentral:
+	tools/packages interop
+	test -f $(MESHCENTRAL_DIR)/node_modules/meshcentral/meshcentral.js || { mkdir -p $(MESHCENTRAL_DIR) && cd $(MESHCENTRAL_DIR) && npm install --no-audit --no-fund --ignore-scripts --omit=optional meshcentral@$(MESHCENTRAL_VERSION); }
+	$(CARGO) test --locked --test interop_meshcentral --no-run
+	MESHCENTRAL_DIR=$(MESHCENTRAL_DIR) $(SANDBOX) $(CARGO) test --locked --offline --test interop_meshcentral -- --ignored --nocapture
 
 # Removes the reference labs when they were started with `vprolab up` outside the
 # sandbox; labs run by the targets above live in their sandbox and vanish with it.

@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::build::Built;
@@ -19,14 +20,14 @@ use crate::topology::{Client, Lab};
 const GRACE: Duration = Duration::from_secs(2);
 
 /// Starts every client at once and waits for all verdicts, giving up on a client after
-/// `timeout`.
-pub async fn run_all(lab: &Lab, built: &Built, chain: &ProvisioningChain, timeout: Duration) -> Vec<ClientReport> {
+/// `timeout`. A provisioned ME goes on serving WS-Management until `shutdown`.
+pub async fn run_all(lab: &Lab, built: &Built, chain: &ProvisioningChain, timeout: Duration, shutdown: &CancellationToken) -> Vec<ClientReport> {
     let origin = Instant::now();
     let mut tasks = JoinSet::new();
 
     let deadline = tokio::time::Instant::now() + timeout;
     for (index, client) in lab.clients.iter().enumerate() {
-        let config = me_config(client, built, chain, origin, deadline);
+        let config = MeConfig { shutdown: shutdown.clone(), ..me_config(client, built, chain, origin, deadline) };
         let span = super::services::service_span(&client.name, "me");
         // The ME keeps its own deadline and returns its timeline when it passes; this
         // outer limit only guards against a task that stops making progress.
@@ -67,6 +68,7 @@ fn me_config(client: &Client, built: &Built, chain: &ProvisioningChain, origin: 
         profile,
         origin,
         deadline,
+        shutdown: CancellationToken::new(),
     }
 }
 

@@ -117,6 +117,9 @@ pub struct RawScope {
     pub option15_raw: Option<Spanned<String>>,
     #[serde(default)]
     pub lease_time: Option<Spanned<String>>,
+    /// Whether the server registers each lease's name in DNS (A and PTR).
+    #[serde(default)]
+    pub dynamic_dns: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -431,6 +431,11 @@ impl Resolver {
         let domain = raw.value.domain.as_ref().and_then(|domain| self.domain_name(domain, &format!("{path}.domain")));
         let option15_raw = raw.value.option15_raw.as_ref().and_then(|value| self.option15_raw(value, raw.value.domain.is_some(), &format!("{path}.option15_raw")));
         let lease_time = self.duration(raw.value.lease_time.as_ref(), &format!("{path}.lease_time"), DEFAULT_LEASE_TIME, LEASE_TIME_RANGE);
+        let dynamic_dns = raw.value.dynamic_dns.as_ref().is_some_and(|flag| flag.value);
+        if let Some(flag) = raw.value.dynamic_dns.as_ref().filter(|flag| flag.value && raw.value.domain.is_none()) {
+            let problem = Problem::on(flag, format!("{path}.dynamic_dns"), "dynamic_dns needs domain: a lease is registered as <option 12>.<domain>");
+            self.report(problem.help("set domain, or remove dynamic_dns"));
+        }
 
         let vlan = vlan?;
         Some(Scope {
@@ -443,6 +448,7 @@ impl Resolver {
             domain,
             option15_raw,
             lease_time,
+            dynamic_dns,
         })
     }
 
