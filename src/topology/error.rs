@@ -3,12 +3,13 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use serde_saphyr::{Location, Spanned};
+use super::tree::{Location, Spanned};
 
 /// One thing wrong in a topology file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Problem {
-    /// 1-based line and column, when the value has a known place.
+    /// 1-based line and column of the value; 0 only on a placeholder of the schema
+    /// check, whose problems the resolver drops.
     pub line: u64,
     pub column: u64,
     /// YAML path of the value, such as `servers.dc1.address`.
@@ -37,6 +38,11 @@ impl Problem {
         self.help = Some(help.into());
         self
     }
+
+    /// Checks whether the problem sits on a placeholder of the schema check.
+    pub(super) fn on_placeholder(&self) -> bool {
+        self.line == Location::PLACEHOLDER.line() && self.column == Location::PLACEHOLDER.column()
+    }
 }
 
 /// Why a topology file could not be loaded.
@@ -48,8 +54,11 @@ pub enum LoadError {
     #[error("topology {path} is larger than {max} bytes: is it the right file?")]
     TooLarge { path: PathBuf, max: u64 },
 
-    #[error("{path}: invalid YAML: {message}")]
-    Syntax { path: PathBuf, message: String },
+    #[error("{path}: not a topology: the file is not UTF-8 text (invalid byte at offset {offset})")]
+    NotText { path: PathBuf, offset: usize },
+
+    #[error("{path}:{line}:{column}: invalid YAML: {message}")]
+    Syntax { path: PathBuf, line: u64, column: u64, message: String },
 
     #[error("{}", Invalid { path, problems })]
     Invalid { path: PathBuf, problems: Vec<Problem> },
@@ -67,7 +76,11 @@ impl fmt::Display for Invalid<'_> {
         write!(f, "{}: {count} problem{} in the topology", self.path.display(), if count == 1 { "" } else { "s" })?;
 
         for problem in self.problems {
-            write!(f, "\n  {}:{}:{}: {}: {}", self.path.display(), problem.line, problem.column, problem.path, problem.message)?;
+            write!(f, "\n  {}:{}:{}: ", self.path.display(), problem.line, problem.column)?;
+            if !problem.path.is_empty() {
+                write!(f, "{}: ", problem.path)?;
+            }
+            f.write_str(&problem.message)?;
             if let Some(help) = &problem.help {
                 write!(f, "\n    help: {help}")?;
             }

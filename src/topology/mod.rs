@@ -1,12 +1,17 @@
-//! Topology files: YAML -> raw types -> the checked lab model.
+//! Topology files: YAML -> located tree -> schema check -> raw types -> the checked lab
+//! model.
 //!
-//! Every problem in a file is reported at once, each with its line, column and YAML path,
-//! before any namespace is touched.
+//! Every problem in a file, structural (unknown, missing or repeated keys, wrong types)
+//! and semantic (host bits, unknown references, overlaps, ...), is reported at once,
+//! each with its line, column and YAML path, before any namespace is touched.
 
+mod de;
 mod error;
 pub mod model;
 mod raw;
 mod resolve;
+mod schema;
+mod tree;
 
 use std::path::Path;
 
@@ -15,6 +20,7 @@ use crate::files::ReadError;
 pub use error::{LoadError, Problem};
 pub use model::*;
 pub use resolve::TIMEOUT_RANGE;
+pub use schema::json_schema;
 
 /// Largest topology file read. Real topologies are a few kilobytes; the limit keeps a
 /// wrong path (a disk image, a log) from being read whole.
@@ -29,22 +35,43 @@ pub fn load(path: &Path) -> Result<Lab, LoadError> {
     parse(path, &bytes)
 }
 
-/// Parses and checks topology text; `path` is only used in messages.
+/// Parses and checks topology text; `path` names the file in messages, and relative file
+/// names in the topology start from its folder.
 pub fn parse(path: &Path, bytes: &[u8]) -> Result<Lab, LoadError> {
-    let text = std::str::from_utf8(bytes).map_err(|error| LoadError::Syntax {
+    let text = std::str::from_utf8(bytes).map_err(|error| LoadError::NotText { path: path.to_owned(), offset: error.valid_up_to() })?;
+    let tree = tree::parse(text).map_err(|error| LoadError::Syntax {
         path: path.to_owned(),
-        message: format!("the file is not UTF-8 text (invalid byte at offset {})", error.valid_up_to()),
+        line: error.at.line(),
+        column: error.at.column(),
+        message: error.message,
     })?;
 
-    let raw: raw::RawLab = serde_saphyr::from_str_with_options(text, parse_options())
-        .map_err(|error| LoadError::Syntax { path: path.to_owned(), message: error.to_string() })?;
+    let (tree, mut problems) = schema::check(tree);
+    let raw: raw::RawLab = match de::from_tree(&tree) {
+        Ok(raw) => raw,
+        Err(error) => return Err(invalid(path, problems, Some(error))),
+    };
 
     let base = path.parent().unwrap_or(Path::new("."));
-    resolve::resolve(&raw, base).map_err(|problems| LoadError::Invalid { path: path.to_owned(), problems })
+    match resolve::resolve(&raw, base) {
+        Ok(lab) if problems.is_empty() => Ok(lab),
+        Ok(_) => Err(invalid(path, problems, None)),
+        Err(found) => {
+            problems.extend(found);
+            Err(invalid(path, problems, None))
+        }
+    }
 }
 
-fn parse_options() -> serde_saphyr::Options {
-    serde_saphyr::Options::default()
+/// Collects the problems in file order. A typed-pass error means the schema let through
+/// what the raw types reject: it is reported as a problem rather than lost.
+fn invalid(path: &Path, mut problems: Vec<Problem>, typed: Option<de::TypedError>) -> LoadError {
+    if let Some(error) = typed {
+        let at = error.at.unwrap_or(tree::Location::new(1, 1));
+        problems.push(Problem::at(&at, "", format!("{} (the schema check missed this; please report it)", error.message)));
+    }
+    problems.sort_by_key(|problem| (problem.line, problem.column));
+    LoadError::Invalid { path: path.to_owned(), problems }
 }
 
 #[cfg(test)]

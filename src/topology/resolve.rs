@@ -8,7 +8,6 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use ipnetwork::Ipv4Network;
-use serde_saphyr::Spanned;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -22,6 +21,9 @@ mod certificate;
 mod mebx;
 mod exec;
 
+pub(super) use certificate::CHAIN_PARTS;
+pub(super) use mebx::SCHEDULE_NAMES;
+
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_LEASE_TIME: Duration = Duration::from_secs(8 * 3600);
 const DEFAULT_HELLO_PORT: u16 = 9971;
@@ -34,7 +36,7 @@ pub const TIMEOUT_RANGE: RangeInclusive<Duration> = Duration::from_millis(100)..
 /// (RFC 2132 9.2) and is not offered here.
 const LEASE_TIME_RANGE: RangeInclusive<Duration> = Duration::from_secs(1)..=Duration::from_secs(u32::MAX as u64 - 1);
 
-const KEY_NAMES: &[(&str, KeyKind)] = &[
+pub(super) const KEY_NAMES: &[(&str, KeyKind)] = &[
     ("rsa-2048", KeyKind::Rsa2048),
     ("rsa-3072", KeyKind::Rsa3072),
     ("rsa-4096", KeyKind::Rsa4096),
@@ -48,7 +50,7 @@ pub fn resolve(raw: &RawLab, base: &Path) -> Result<Lab, Vec<Problem>> {
     let lab = resolver.lab(raw);
 
     match lab {
-        Some(lab) if resolver.problems.is_empty() => Ok(lab),
+        Some(lab) if resolver.problems.is_empty() && resolver.suppressed == 0 => Ok(lab),
         _ => Err(resolver.problems),
     }
 }
@@ -71,6 +73,9 @@ struct DhcpPlan<'a> {
 #[derive(Default)]
 struct Resolver {
     problems: Vec<Problem>,
+    /// Problems dropped because they sit on a placeholder of the schema check, which
+    /// reported the missing or mistyped value already.
+    suppressed: usize,
     /// Every node name seen so far, with the path that defined it.
     node_names: HashMap<String, String>,
     /// Every static address seen so far, with the path that defined it.
@@ -86,7 +91,7 @@ struct Resolver {
 
 impl Resolver {
     fn lab(&mut self, raw: &RawLab) -> Option<Lab> {
-        self.declared_vlans = raw.switch.vlans.0.iter().map(|(id, _)| id.value.clone()).collect();
+        self.declared_vlans = raw.switch.vlans.value.0.iter().map(|(id, _)| id.value.clone()).collect();
         self.declared_servers = raw.servers.0.iter().map(|(name, _)| name.value.clone()).collect();
         self.declared_addresses = raw.servers.0.iter().map(|(_, server)| server.value.address.value.trim().to_owned()).collect();
 
@@ -117,7 +122,11 @@ impl Resolver {
     }
 
     fn report(&mut self, problem: Problem) {
-        self.problems.push(problem);
+        if problem.on_placeholder() {
+            self.suppressed += 1;
+        } else {
+            self.problems.push(problem);
+        }
     }
 
     fn lab_name(&mut self, name: &Spanned<String>) -> Option<String> {
@@ -151,7 +160,7 @@ impl Resolver {
         self.node_name(&raw.name, "switch.name");
 
         let mut vlans: Vec<Vlan> = Vec::new();
-        for (key, vlan) in &raw.vlans.0 {
+        for (key, vlan) in &raw.vlans.value.0 {
             let path = format!("switch.vlans.{}", key.value);
             if let Some(vlan) = self.vlan(key, vlan, &path) {
                 self.check_overlap(&vlans, &vlan, key, &path);
@@ -159,8 +168,8 @@ impl Resolver {
             }
         }
 
-        if raw.vlans.0.is_empty() {
-            self.report(Problem::on(&raw.name, "switch.vlans", "the switch has no VLANs").help("add at least one VLAN with its subnet and gateway"));
+        if raw.vlans.value.0.is_empty() {
+            self.report(Problem::on(&raw.vlans, "switch.vlans", "the switch has no VLANs").help("add at least one VLAN with its subnet and gateway"));
         }
         Switch { name: raw.name.value.clone(), vlans }
     }
@@ -332,7 +341,8 @@ impl Resolver {
             }
             let names: Vec<&str> = servers.iter().map(|server| server.name.as_str()).collect();
             let problem = Problem::on(raw, path, format!("unknown server {:?}", raw.value));
-            self.report(problem.help(suggest(&raw.value, &names)));
+            let help = if names.is_empty() { format!("define {} under servers", raw.value) } else { suggest(&raw.value, &names) };
+            self.report(problem.help(help));
             return None;
         };
 
@@ -365,14 +375,15 @@ impl Resolver {
         let zone_servers: Vec<String> = raw
             .value
             .servers
+            .value
             .iter()
             .enumerate()
             .filter_map(|(index, name)| self.server_with_role(name, Role::Dns, servers, &format!("{path}.servers[{index}]")))
             .map(|server| server.name.clone())
             .collect();
 
-        if raw.value.servers.is_empty() {
-            self.report(Problem::on(raw, format!("{path}.servers"), "the zone has no DNS server").help("list at least one server with the dns role"));
+        if raw.value.servers.value.is_empty() {
+            self.report(Problem::on(&raw.value.servers, format!("{path}.servers"), "the zone has no DNS server").help("list at least one server with the dns role"));
         }
 
         let origin_name = origin_name?;
@@ -563,34 +574,26 @@ impl Resolver {
 
     fn setup_server(&mut self, raw: &Spanned<RawSetupServer>, servers: &[Server]) -> Option<SetupServer> {
         let server = self.server_with_role(&raw.value.server, Role::SetupServer, servers, "setup_server.server");
-        let port = match &raw.value.port {
-            None => Some(DEFAULT_HELLO_PORT),
-            Some(port) => match u16::try_from(port.value) {
-                Ok(port @ 1..) => Some(port),
-                _ => {
-                    self.report(Problem::on(port, "setup_server.port", format!("invalid port {}: must be from 1 to 65535", port.value)));
-                    None
-                }
-            },
-        };
+        // The schema limits the port to 1..=65535.
+        let port = raw.value.port.as_ref().map_or(DEFAULT_HELLO_PORT, |port| port.value);
         let base = self.base.clone();
-        let certificate = self.certificate(&raw.value.certificate, &raw.referenced, &base);
+        let certificate = self.certificate(&raw.value.certificate, &base);
 
         let server = server?;
         Some(SetupServer {
             server: server.name.clone(),
             address: server.address,
             fqdn: server.fqdn.clone(),
-            port: port?,
+            port,
             certificate: certificate?,
         })
     }
 
-    fn clients(&mut self, raw: &Entries<RawClient>, switch: &Switch, dhcp: &DhcpPlan, context: ClientContext) -> Vec<Client> {
-        if raw.0.is_empty() {
-            self.report(Problem::at(&serde_saphyr::Location::UNKNOWN, "clients", "the lab has no vPro clients").help("add at least one client under clients"));
+    fn clients(&mut self, raw: &Spanned<Entries<RawClient>>, switch: &Switch, dhcp: &DhcpPlan, context: ClientContext) -> Vec<Client> {
+        if raw.value.0.is_empty() {
+            self.report(Problem::on(raw, "clients", "the lab has no vPro clients").help("add at least one client under clients"));
         }
-        raw.0.iter().filter_map(|(name, client)| self.client(name, client, switch, dhcp, &context)).collect()
+        raw.value.0.iter().filter_map(|(name, client)| self.client(name, client, switch, dhcp, &context)).collect()
     }
 
     fn client(&mut self, name: &Spanned<String>, raw: &Spanned<RawClient>, switch: &Switch, dhcp: &DhcpPlan, context: &ClientContext) -> Option<Client> {
@@ -736,7 +739,7 @@ fn derived_uuid(lab: &str, node: &str) -> Uuid {
 }
 
 /// Names the closest valid choice, or lists them all.
-fn suggest(value: &str, choices: &[&str]) -> String {
+pub(super) fn suggest(value: &str, choices: &[&str]) -> String {
     let closest = choices.iter().map(|choice| (strsim::levenshtein(value, choice), *choice)).min();
     match closest {
         Some((distance, choice)) if distance <= 3 => format!("did you mean {choice:?}?"),

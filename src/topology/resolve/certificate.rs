@@ -3,35 +3,31 @@
 
 use std::path::Path;
 
-use serde_saphyr::{Location, Spanned};
 
 use super::{KEY_NAMES, Resolver, suggest};
 use crate::pki;
 use crate::topology::error::Problem;
 use crate::topology::model::{Certificate, CertificateRequest, CertificateSource, ChainPart, KeyKind};
-use crate::topology::raw::RawCertificate;
+use crate::topology::raw::{RawCertificate, Spanned};
 
 const PATH: &str = "setup_server.certificate";
 const DEFAULT_VALID_DAYS: u32 = 365;
 /// The leaf starts a day in the past, so that a client clock slightly behind accepts it.
 const DEFAULT_NOT_BEFORE_DAYS: i64 = -1;
-/// Largest validity offset either way: X.509 dates end with the year 9999, and no
-/// scenario needs more than a century.
-const MAX_OFFSET_DAYS: i64 = 36_500;
 
-const CHAIN_PARTS: &[(&str, ChainPart)] = &[
+pub(in crate::topology) const CHAIN_PARTS: &[(&str, ChainPart)] = &[
     ("full", ChainPart::Full),
     ("without-intermediate", ChainPart::WithoutIntermediate),
     ("without-root", ChainPart::WithoutRoot),
 ];
 
 impl Resolver {
-    /// Resolves the certificate; `owner` locates problems of keys that are missing, and
-    /// `base` is the folder that relative file names start from.
-    pub(super) fn certificate(&mut self, raw: &RawCertificate, owner: &Location, base: &Path) -> Option<Certificate> {
+    /// Resolves the certificate; `base` is the folder that relative file names start from.
+    pub(super) fn certificate(&mut self, spanned: &Spanned<RawCertificate>, base: &Path) -> Option<Certificate> {
+        let raw = &spanned.value;
         let source = match &raw.chain_file {
             Some(chain_file) => self.certificate_files(raw, chain_file, base),
-            None => self.issued_certificate(raw, owner).map(|request| (CertificateSource::Issued(request), 3)),
+            None => self.issued_certificate(spanned).map(|request| (CertificateSource::Issued(request), 3)),
         };
         let send = self.chain_part(raw.send.as_ref());
 
@@ -45,20 +41,21 @@ impl Resolver {
         Some(Certificate { source, send, untrusted_root: raw.untrusted_root.unwrap_or(false) })
     }
 
-    fn issued_certificate(&mut self, raw: &RawCertificate, owner: &Location) -> Option<CertificateRequest> {
+    fn issued_certificate(&mut self, spanned: &Spanned<RawCertificate>) -> Option<CertificateRequest> {
+        let raw = &spanned.value;
         if let Some(key_file) = &raw.key_file {
             let problem = Problem::on(key_file, format!("{PATH}.key_file"), "key_file is set without chain_file");
             self.report(problem.help("set chain_file to the PEM chain of this key, or remove key_file"));
         }
         let Some(cn) = &raw.cn else {
-            let problem = Problem::at(owner, format!("{PATH}.cn"), "missing cn: the lab needs a common name to issue the provisioning certificate");
+            let problem = Problem::on(spanned, format!("{PATH}.cn"), "missing cn: the lab needs a common name to issue the provisioning certificate");
             self.report(problem.help("set cn, such as scs.example.com, or chain_file and key_file to use your own chain"));
             return None;
         };
 
         let cn_valid = self.certificate_cn(cn);
         let key = self.key_kind(raw.key.as_ref());
-        let validity = self.validity(raw);
+        let validity = self.validity(spanned);
 
         cn_valid.then_some(())?;
         let (not_before_days, not_after_days) = validity?;
@@ -98,7 +95,8 @@ impl Resolver {
     }
 
     /// Resolves the leaf's validity as day offsets from the lab's start.
-    fn validity(&mut self, raw: &RawCertificate) -> Option<(i64, i64)> {
+    fn validity(&mut self, spanned: &Spanned<RawCertificate>) -> Option<(i64, i64)> {
+        let raw = &spanned.value;
         let not_before = raw.not_before_days.as_ref().map_or(DEFAULT_NOT_BEFORE_DAYS, |days| days.value);
         let not_after = match (&raw.valid_days, &raw.not_after_days) {
             (Some(_), Some(not_after)) => {
@@ -111,16 +109,14 @@ impl Resolver {
             (None, None) => i64::from(DEFAULT_VALID_DAYS),
         };
 
-        let offsets = [("not_before_days", &raw.not_before_days, not_before), ("not_after_days", &raw.not_after_days, not_after)];
-        for (key, spanned, days) in offsets {
-            if let Some(spanned) = spanned.as_ref().filter(|_| days.abs() > MAX_OFFSET_DAYS) {
-                self.report(Problem::on(spanned, format!("{PATH}.{key}"), format!("{key} {days} is out of range: at most {MAX_OFFSET_DAYS} days either way")));
-                return None;
-            }
-        }
+        // The schema keeps both offsets within a century either way.
         if not_before >= not_after {
-            let location = raw.not_before_days.as_ref().map_or(Location::UNKNOWN, |days| days.referenced);
-            let problem = Problem::at(&location, format!("{PATH}.not_before_days"), format!("the leaf would be valid from day {not_before} to day {not_after}, an empty period"));
+            let (key, location) = match (&raw.not_before_days, &raw.not_after_days) {
+                (Some(days), _) => ("not_before_days", days.referenced),
+                (None, Some(days)) => ("not_after_days", days.referenced),
+                (None, None) => ("valid_days", spanned.referenced),
+            };
+            let problem = Problem::at(&location, format!("{PATH}.{key}"), format!("the leaf would be valid from day {not_before} to day {not_after}, an empty period"));
             self.report(problem.help("make not_before_days smaller than the end of the validity (valid_days or not_after_days)"));
             return None;
         }
