@@ -8,6 +8,7 @@ mod hello;
 mod lab_commands;
 mod logs;
 mod scenarios;
+mod schema;
 mod validate;
 
 use std::path::PathBuf;
@@ -48,6 +49,8 @@ enum Command {
     Exec(ExecArgs),
     /// Check a topology file and print what it describes
     Validate(ValidateArgs),
+    /// Print the JSON Schema of topology files, for editors
+    Schema,
     /// Work with captured hello messages
     #[command(subcommand)]
     Hello(HelloCommand),
@@ -258,6 +261,7 @@ pub fn run(args: Args) -> Result<u8, CliError> {
         Command::Status(status) => admin::status(&status),
         Command::Exec(exec) => exec::exec_in_node(&exec),
         Command::Validate(validate) => validate::validate_file(&validate),
+        Command::Schema => schema::print_schema(),
         Command::Hello(HelloCommand::Decode { file, json }) => hello::decode_hello(&file, json),
         Command::Cert(cert) => cert::run(&cert),
         Command::Scenarios(scenarios) => scenarios::run_scenarios(&scenarios, progress),
