@@ -22,6 +22,7 @@ pub use super::tree::Spanned;
 /// A vprolab topology: one vPro provisioning network.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("x-expected" = "a topology, a mapping with the keys lab, switch, servers, dhcp, setup_server and clients"))]
 pub struct RawLab {
     /// Lab name, the prefix of every namespace.
     #[schemars(extend("x-expected" = "a lab name such as single"))]
@@ -86,7 +87,7 @@ pub struct RawServer {
     pub fqdn: Spanned<String>,
     /// Services the server runs.
     #[schemars(schema_with = "role_list")]
-    pub roles: Vec<Spanned<String>>,
+    pub roles: Spanned<Vec<Spanned<String>>>,
     /// Commands run in place of built-in services.
     #[serde(default)]
     #[schemars(extend("x-expected" = "a list of commands"))]
@@ -161,7 +162,7 @@ pub struct RawRecord {
 pub struct RawDhcp {
     /// Scopes by the id of the VLAN they serve.
     #[schemars(extend("x-expected" = "scopes by VLAN id", "x-key" = "VLAN"))]
-    pub scopes: Entries<RawScope>,
+    pub scopes: Spanned<Entries<RawScope>>,
     /// Relay agents by the name of the server that runs them.
     #[serde(default)]
     #[schemars(extend("x-expected" = "relays by server name", "x-key" = "SERVER"))]

@@ -560,6 +560,6 @@ mod tests {
         assert_eq!(paths, ["servers.scs.roles[0]", "servers.scs.roles[1]"]);
         assert_eq!(found[0].help.as_deref(), Some("did you mean \"setup-server\"?"));
         let raw: RawLab = super::super::de::from_tree(&tree).unwrap();
-        assert_eq!(raw.servers.0[1].1.value.roles.len(), 3);
+        assert_eq!(raw.servers.0[1].1.value.roles.value.len(), 3);
     }
 }

@@ -73,6 +73,13 @@ impl Resolver {
     fn certificate_cn(&mut self, cn: &Spanned<String>) -> bool {
         let base = cn.value.strip_prefix("*.").unwrap_or(&cn.value);
         match crate::topology::DomainName::parse(base) {
+            // A top-level label of digits only makes an IPv4 address, which the firmware's
+            // domain rule never matches.
+            Ok(name) if name.as_str().rsplit('.').next().is_some_and(|label| label.chars().all(|c| c.is_ascii_digit())) => {
+                let problem = Problem::on(cn, format!("{PATH}.cn"), format!("invalid certificate CN {:?}: an IP address, not a domain name", cn.value));
+                self.report(problem.help("use the setup server's FQDN, such as scs.example.com"));
+                false
+            }
             Ok(_) => true,
             Err(why) => {
                 let problem = Problem::on(cn, format!("{PATH}.cn"), format!("invalid certificate CN {:?}: {why}", cn.value));
