@@ -12,6 +12,8 @@ use crate::topology::raw::{RawCertificate, Spanned};
 
 const PATH: &str = "setup_server.certificate";
 const DEFAULT_VALID_DAYS: u32 = 365;
+/// Largest PEM file read: a chain of ten 4096-bit certificates is about 20 KB.
+const MAX_PEM_FILE_LEN: u64 = 1024 * 1024;
 /// The leaf starts a day in the past, so that a client clock slightly behind accepts it.
 const DEFAULT_NOT_BEFORE_DAYS: i64 = -1;
 
@@ -154,11 +156,28 @@ impl Resolver {
 
         let chain_path = base.join(&chain_file.value);
         let key_path = base.join(&key_file.value);
+        let chain_ok = self.pem_file(chain_file, &chain_path, "chain_file");
+        let key_ok = self.pem_file(key_file, &key_path, "key_file");
+        (chain_ok && key_ok).then_some(())?;
+
         let chain = pki::load_pem_chain(&chain_path).map_err(|error| self.report(Problem::on(chain_file, format!("{PATH}.chain_file"), error.to_string())));
         let key = pki::load_pem_key(&key_path).map_err(|error| self.report(Problem::on(key_file, format!("{PATH}.key_file"), error.to_string())));
 
         let (chain, _key) = (chain.ok()?, key.ok()?);
         Some((CertificateSource::Files { chain: chain_path, key: key_path }, chain.len()))
+    }
+
+    /// Checks that a PEM file named in the topology is a regular file of sane size before
+    /// it is read whole, so that `/dev/zero` or a FIFO cannot hang the check.
+    fn pem_file(&mut self, raw: &Spanned<String>, path: &Path, key: &str) -> bool {
+        let message = match std::fs::metadata(path) {
+            Ok(metadata) if metadata.is_file() && metadata.len() <= MAX_PEM_FILE_LEN => return true,
+            Ok(metadata) if metadata.is_file() => format!("{} has {} bytes, more than the {MAX_PEM_FILE_LEN} a PEM chain or key needs", path.display(), metadata.len()),
+            Ok(_) => format!("{} is not a regular file", path.display()),
+            Err(error) => format!("cannot read {}: {error}", path.display()),
+        };
+        self.report(Problem::on(raw, format!("{PATH}.{key}"), message));
+        false
     }
 
     /// Reports every setting that only applies to a chain the lab issues.
