@@ -7,6 +7,7 @@
 
 mod de;
 mod error;
+mod graph;
 pub mod model;
 mod raw;
 mod resolve;
@@ -20,6 +21,7 @@ use crate::files::ReadError;
 pub use error::{LoadError, Problem};
 pub use model::*;
 pub use resolve::TIMEOUT_RANGE;
+pub use graph::{to_dot, to_mermaid};
 pub use schema::json_schema;
 
 /// Largest topology file read. Real topologies are a few kilobytes; the limit keeps a
