@@ -24,8 +24,8 @@ impl Problem {
         Self {
             line: location.line(),
             column: location.column(),
-            path: path.into(),
-            message: message.into(),
+            path: shortened(path.into()),
+            message: shortened(message.into()),
             help: None,
         }
     }
@@ -35,7 +35,7 @@ impl Problem {
     }
 
     pub fn help(mut self, help: impl Into<String>) -> Self {
-        self.help = Some(help.into());
+        self.help = Some(shortened(help.into()));
         self
     }
 
@@ -43,6 +43,21 @@ impl Problem {
     pub(super) fn on_placeholder(&self) -> bool {
         self.line == Location::PLACEHOLDER.line() && self.column == Location::PLACEHOLDER.column()
     }
+}
+
+/// Longest message, path or help kept: messages quote the offending value, which in a
+/// hostile file can be megabytes long.
+const MAX_TEXT_LEN: usize = 300;
+
+fn shortened(text: String) -> String {
+    if text.len() <= MAX_TEXT_LEN {
+        return text;
+    }
+    let mut end = MAX_TEXT_LEN;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} more bytes)", &text[..end], text.len() - end)
 }
 
 /// Why a topology file could not be loaded.
@@ -64,6 +79,10 @@ pub enum LoadError {
     Invalid { path: PathBuf, problems: Vec<Problem> },
 }
 
+/// Problems printed at most: a file with thousands of problems is not a topology
+/// someone wrote by hand, and its first ones say what went wrong.
+const MAX_PROBLEMS_SHOWN: usize = 200;
+
 /// Display helper for the list of problems.
 struct Invalid<'a> {
     path: &'a PathBuf,
@@ -75,7 +94,7 @@ impl fmt::Display for Invalid<'_> {
         let count = self.problems.len();
         write!(f, "{}: {count} problem{} in the topology", self.path.display(), if count == 1 { "" } else { "s" })?;
 
-        for problem in self.problems {
+        for problem in self.problems.iter().take(MAX_PROBLEMS_SHOWN) {
             write!(f, "\n  {}:{}:{}: ", self.path.display(), problem.line, problem.column)?;
             if !problem.path.is_empty() {
                 write!(f, "{}: ", problem.path)?;
@@ -84,6 +103,9 @@ impl fmt::Display for Invalid<'_> {
             if let Some(help) = &problem.help {
                 write!(f, "\n    help: {help}")?;
             }
+        }
+        if count > MAX_PROBLEMS_SHOWN {
+            write!(f, "\n  ... and {} more problems", count - MAX_PROBLEMS_SHOWN)?;
         }
         Ok(())
     }

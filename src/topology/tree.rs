@@ -123,21 +123,24 @@ pub struct SyntaxError {
     pub message: String,
 }
 
-/// Parser limits. A topology is a few kilobytes, about a thousand nodes, at most 8
-/// levels deep; the limits leave room for hand-written fleets of thousands of clients
-/// and stop alias bombs, deep nesting and huge files within a second (see fuzz/README.md
-/// for the measurements).
+/// Parser limits. A reference topology is 2 KB, about 150 values, at most 6 levels
+/// deep. The limits leave room for hand-written fleets of thousands of clients, and
+/// stop alias bombs, deep nesting and huge files within a second in a debug build
+/// (tests/hostile_input.rs checks them under a memory limit).
 mod limits {
     /// Nesting of mappings and lists; the deepest key, a custom hash's algorithm, is 6
     /// levels down.
     pub const MAX_DEPTH: usize = 32;
-    /// Nodes after alias expansion: about 20 per client in a fleet of 5,000.
+    /// Values after alias expansion, keys included: a client takes about 10, so a fleet
+    /// of 5,000 written out fits.
     pub const MAX_NODES: usize = 100_000;
     pub const MAX_EVENTS: usize = 250_000;
     pub const MAX_ALIASES: usize = 10_000;
     pub const MAX_ANCHORS: usize = 10_000;
-    /// Events replayed by aliases in all: an alias bomb grows this exponentially.
-    pub const MAX_REPLAYED_EVENTS: usize = 100_000;
+    /// Events replayed by aliases and merge keys in all: an alias bomb grows this
+    /// exponentially. 20,000 is `<<: *defaults` of 8 values for 2,500 clients; a merge
+    /// bomb at 100,000 took 2.5 s in a debug build, at 20,000 under 0.7 s.
+    pub const MAX_REPLAYED_EVENTS: usize = 20_000;
     pub const MAX_REPLAY_DEPTH: usize = 16;
     /// Scalar text after alias expansion; twice the largest file read.
     pub const MAX_SCALAR_BYTES: usize = 8 * 1024 * 1024;

@@ -171,6 +171,8 @@ impl Resolver {
     /// it is read whole, so that `/dev/zero` or a FIFO cannot hang the check.
     fn pem_file(&mut self, raw: &Spanned<String>, path: &Path, key: &str) -> bool {
         let message = match std::fs::metadata(path) {
+            // procfs files report 0 bytes, and some of them block a reader.
+            Ok(metadata) if metadata.is_file() && metadata.len() == 0 => format!("{} is empty", path.display()),
             Ok(metadata) if metadata.is_file() && metadata.len() <= MAX_PEM_FILE_LEN => return true,
             Ok(metadata) if metadata.is_file() => format!("{} has {} bytes, more than the {MAX_PEM_FILE_LEN} a PEM chain or key needs", path.display(), metadata.len()),
             Ok(_) => format!("{} is not a regular file", path.display()),

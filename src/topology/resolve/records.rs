@@ -83,36 +83,65 @@ impl Resolver {
             }
         }
 
-        let mut in_reported_loop: HashSet<&DomainName> = HashSet::new();
-        for site in sites.iter().filter(|site| site.cname().is_some()) {
-            if in_reported_loop.contains(&site.owner) {
+        let in_loop = names_in_loops(sites, &targets);
+        let mut reported: HashSet<&DomainName> = HashSet::new();
+        for site in sites.iter().filter(|site| site.cname().is_some() && in_loop.contains(&site.owner)) {
+            if reported.contains(&site.owner) {
                 continue;
             }
-            let Some(chain) = cname_loop(&site.owner, &targets) else { continue };
 
-            in_reported_loop.extend(chain.iter().copied());
-            let names: Vec<&str> = chain.iter().map(|name| name.as_str()).chain([site.owner.as_str()]).collect();
-            let problem = Problem::at(&site.at, &site.path, format!("CNAME loop: {}", names.join(" -> ")));
+            let chain = loop_from(&site.owner, &targets);
+            reported.extend(chain.iter().copied());
+            let problem = Problem::at(&site.at, &site.path, format!("CNAME loop: {}", describe_loop(&chain)));
             self.report(problem.help("point one of the aliases at a name with an A record, such as the setup server's FQDN"));
         }
     }
 }
 
-/// Returns the names of the loop that starts at `start`, if the chain from `start` comes
-/// back to it.
-fn cname_loop<'a>(start: &'a DomainName, targets: &HashMap<&'a DomainName, &'a DomainName>) -> Option<Vec<&'a DomainName>> {
+/// Finds every name on a CNAME loop in one pass over the chains: each name is walked
+/// once, so that a long chain costs linear time.
+fn names_in_loops<'a>(sites: &'a [RecordSite], targets: &HashMap<&'a DomainName, &'a DomainName>) -> HashSet<&'a DomainName> {
+    let mut finished: HashSet<&DomainName> = HashSet::new();
+    let mut in_loop = HashSet::new();
+
+    for site in sites {
+        let mut path: Vec<&DomainName> = Vec::new();
+        let mut on_path: HashSet<&DomainName> = HashSet::new();
+        let mut current = Some(&site.owner);
+
+        while let Some(name) = current.filter(|name| !finished.contains(*name)) {
+            if !on_path.insert(name) {
+                let start = path.iter().position(|member| *member == name).unwrap_or_default();
+                in_loop.extend(path[start..].iter().copied());
+                break;
+            }
+            path.push(name);
+            current = targets.get(name).copied();
+        }
+        finished.extend(path);
+    }
+    in_loop
+}
+
+/// Returns the names of the loop through `start`, beginning with it.
+fn loop_from<'a>(start: &'a DomainName, targets: &HashMap<&'a DomainName, &'a DomainName>) -> Vec<&'a DomainName> {
     let mut chain = vec![start];
     let mut current = start;
-    while let Some(next) = targets.get(current).copied() {
-        if next == start {
-            return Some(chain);
-        }
-        if chain.contains(&next) {
-            // A loop further down the chain, reported from its own first record.
-            return None;
-        }
+    while let Some(next) = targets.get(current).copied().filter(|next| *next != start) {
         chain.push(next);
         current = next;
     }
-    None
+    chain
+}
+
+/// Writes a loop as `a -> b -> a`, with the middle of a long one left out.
+fn describe_loop(chain: &[&DomainName]) -> String {
+    const SHOWN_AT_EACH_END: usize = 3;
+    let mut names: Vec<String> = chain.iter().map(|name| name.to_string()).collect();
+    if names.len() > 2 * SHOWN_AT_EACH_END {
+        let left_out = names.len() - 2 * SHOWN_AT_EACH_END;
+        names.splice(SHOWN_AT_EACH_END..names.len() - SHOWN_AT_EACH_END, [format!("({left_out} more)")]);
+    }
+    names.push(chain[0].to_string());
+    names.join(" -> ")
 }
