@@ -23,14 +23,15 @@ fn error_files() -> Vec<PathBuf> {
     files
 }
 
-/// The expected lines of a file's header, help lines included.
+/// Returns the expected lines of a file's header, help lines included.
 fn expected_lines(text: &str) -> Vec<String> {
     text.lines()
         .filter_map(|line| line.strip_prefix(EXPECT).map(str::to_owned).or_else(|| line.strip_prefix(HELP).map(|help| format!("  help: {help}"))))
         .collect()
 }
 
-/// What the loader reports, one line per problem and one per help, without the file name.
+/// Renders what the loader reports: one line per problem and one per help, without the
+/// file name.
 fn reported_lines(error: &LoadError) -> Vec<String> {
     match error {
         LoadError::Invalid { problems, .. } => {

@@ -63,7 +63,7 @@ fn graph_mermaid_both_labs() {
     assert!(wildcard.contains("  zone_mtkg_jcert_info -.->|\"provisionserver\"| node_scs\n"), "{wildcard}");
 }
 
-/// Whether Graphviz's dot is installed; CI installs it, so there a missing one fails.
+/// Checks whether Graphviz's dot is installed. CI installs it, so there a missing one fails.
 fn dot_installed() -> bool {
     let found = std::process::Command::new("dot").arg("-V").output().is_ok();
     assert!(found || std::env::var_os("CI").is_none(), "Graphviz's dot is missing: install the Debian package graphviz");

@@ -33,8 +33,8 @@ fn render_svg(dot: &str) -> Result<Vec<u8>, CliError> {
         Err(error) => return Err(CliError::Environment(format!("cannot run Graphviz's dot: {error}"))),
     };
 
-    // dot reads all of its input before it writes, so writing first cannot block on a
-    // full output pipe.
+    // dot parses the whole graph before it lays it out and writes, so writing all of the
+    // input first cannot block on a full output pipe.
     let written = child.stdin.take().expect("stdin is piped").write_all(dot.as_bytes());
     let output = child.wait_with_output().map_err(|error| CliError::Environment(format!("Graphviz's dot failed: {error}")))?;
     written.map_err(|error| CliError::Environment(format!("cannot pass the graph to Graphviz's dot: {error}")))?;

@@ -45,8 +45,8 @@ impl Problem {
     }
 }
 
-/// Longest message, path or help kept: messages quote the offending value, which in a
-/// hostile file can be megabytes long.
+/// Maximum length of a message, path or help kept, in bytes: messages quote the
+/// offending value, which in a hostile file can be megabytes long.
 const MAX_TEXT_LEN: usize = 300;
 
 fn shortened(text: String) -> String {
@@ -79,8 +79,8 @@ pub enum LoadError {
     Invalid { path: PathBuf, problems: Vec<Problem> },
 }
 
-/// Problems printed at most: a file with thousands of problems is not a topology
-/// someone wrote by hand, and its first ones say what went wrong.
+/// Maximum number of problems printed: a file with thousands of problems is not a
+/// topology someone wrote by hand, and its first problems show what went wrong.
 const MAX_PROBLEMS_SHOWN: usize = 200;
 
 /// Display helper for the list of problems.

@@ -26,7 +26,7 @@ enum VertexKind {
     Zone,
 }
 
-/// One line between two vertices.
+/// One line between two nodes.
 struct Edge {
     from: String,
     to: String,

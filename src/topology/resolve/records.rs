@@ -59,8 +59,8 @@ impl Resolver {
         }
     }
 
-    /// A CNAME at the zone origin sits beside the SOA and NS records, and one at a
-    /// server's FQDN beside the A record the lab adds for it (RFC 1034 3.6.2).
+    /// Reports a CNAME at the zone origin, beside the SOA and NS records, or at a server's
+    /// FQDN, beside the A record the lab adds for it (RFC 1034 3.6.2).
     fn check_cname_beside_zone_data(&mut self, site: &RecordSite, servers: &[Server]) {
         if site.owner == site.zone {
             let problem = Problem::at(&site.at, &site.path, format!("CNAME at the zone origin {}, beside the zone's SOA and NS records", site.zone));
