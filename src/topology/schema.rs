@@ -29,7 +29,31 @@ pub fn json_schema() -> Json {
         "description".into(),
         "A vPro provisioning network for vprolab: L3 switch and VLANs, servers, DNS zones, DHCP, the setup server and the emulated vPro clients.".into(),
     );
-    schema.to_value()
+    let mut document = schema.to_value();
+    widen_text(&mut document);
+    document
+}
+
+/// Lets text values be numbers and booleans too, because the loader reads them as written:
+/// `firmware: 16.1` is the text "16.1", though YAML makes it a number, and an editor
+/// would otherwise mark it. Names from a fixed list stay strings.
+fn widen_text(schema: &mut Json) {
+    match schema {
+        Json::Object(object) => {
+            let plain_text = !object.contains_key("enum");
+            match object.get_mut("type") {
+                Some(kind @ Json::String(_)) if plain_text && kind == "string" => *kind = serde_json::json!(["string", "number", "boolean"]),
+                Some(Json::Array(kinds)) if plain_text && kinds.iter().any(|kind| kind == "string") => {
+                    kinds.retain(|kind| kind != "string");
+                    kinds.splice(0..0, [Json::from("string"), Json::from("number"), Json::from("boolean")]);
+                }
+                _ => {}
+            }
+            object.values_mut().for_each(widen_text);
+        }
+        Json::Array(items) => items.iter_mut().for_each(widen_text),
+        _ => {}
+    }
 }
 
 impl<T: JsonSchema> JsonSchema for Spanned<T> {
@@ -157,9 +181,16 @@ fn kind(object: &serde_json::Map<String, Json>, document: &Json) -> Result<Kind,
     match object.get("type") {
         Some(Json::String(name)) => type_kind(name, object, document),
         Some(Json::Array(names)) => {
-            let names: Vec<&str> = names.iter().filter_map(Json::as_str).filter(|name| *name != "null").collect();
-            let [name] = names[..] else { return Err(format!("type list {names:?} is not one type and null")) };
-            Ok(Kind::Nullable(Box::new(Shape { kind: type_kind(name, object, document)?, expected: None, key_name: None })))
+            let names: Vec<&str> = names.iter().filter_map(Json::as_str).collect();
+            let kind = match names.iter().filter(|name| **name != "null").copied().collect::<Vec<_>>()[..] {
+                [name] => type_kind(name, object, document)?,
+                ["string", "number", "boolean"] => type_kind("string", object, document)?,
+                ref other => return Err(format!("type list {other:?} is neither one type nor widened text")),
+            };
+            if !names.contains(&"null") {
+                return Ok(kind);
+            }
+            Ok(Kind::Nullable(Box::new(Shape { kind, expected: None, key_name: None })))
         }
         _ => Err(format!("schema without a type: {object:?}")),
     }
