@@ -34,6 +34,7 @@ pub struct RawLab {
     #[schemars(extend("x-expected" = "a duration such as 30s"))]
     pub timeout: Option<Spanned<String>>,
     /// The L3 switch and its VLANs.
+    #[schemars(extend("x-expected" = "the switch's name and vlans"))]
     pub switch: RawSwitch,
     /// Servers by name.
     #[schemars(extend("x-expected" = "servers by name", "x-key" = "NAME"))]
@@ -43,8 +44,10 @@ pub struct RawLab {
     #[schemars(extend("x-expected" = "zones by origin", "x-key" = "ORIGIN"))]
     pub zones: Entries<RawZone>,
     /// DHCP scopes and relays.
+    #[schemars(extend("x-expected" = "the DHCP scopes and relays"))]
     pub dhcp: RawDhcp,
     /// Which server is the setup server, and its certificate.
+    #[schemars(extend("x-expected" = "the setup server's name and certificate"))]
     pub setup_server: Spanned<RawSetupServer>,
     /// The emulated vPro clients by name.
     #[schemars(extend("x-expected" = "clients by name", "x-key" = "NAME"))]
@@ -221,6 +224,7 @@ pub struct RawSetupServer {
     #[schemars(range(min = 1, max = 65535), extend("x-expected" = "a TCP port number"))]
     pub port: Option<Spanned<u16>>,
     /// The provisioning certificate.
+    #[schemars(extend("x-expected" = "the certificate's cn, or its chain_file and key_file"))]
     pub certificate: Spanned<RawCertificate>,
 }
 
@@ -297,6 +301,7 @@ pub struct RawClient {
     #[serde(default)]
     pub hello: Option<Spanned<RawHello>>,
     /// The outcome the client must reach.
+    #[schemars(extend("x-expected" = "the expected outcome"))]
     pub expect: RawExpect,
 }
 

@@ -225,6 +225,11 @@ fn object_kind(object: &serde_json::Map<String, Json>, document: &Json) -> Resul
         fields.push(Field { name: name.clone(), shape: shape(schema, document)?, required: required.contains(name.as_str()) });
     }
 
+    // Required keys first, in the order the raw type declares them, so that messages
+    // list them as the documentation does.
+    let order: Vec<&str> = object.get("required").and_then(Json::as_array).into_iter().flatten().filter_map(Json::as_str).collect();
+    fields.sort_by_key(|field| order.iter().position(|name| *name == field.name).unwrap_or(usize::MAX));
+
     let entries = match object.get("additionalProperties") {
         Some(schema @ Json::Object(_)) => Some(Box::new(shape(schema, document)?)),
         _ => None,

@@ -149,7 +149,13 @@ mod limits {
 /// Parses topology text into a located tree.
 pub fn parse(text: &str) -> Result<Node, SyntaxError> {
     let parsed: serde_saphyr::Spanned<ParsedNode> = serde_saphyr::from_str_with_options(text, options()).map_err(syntax_error)?;
-    Ok(convert(parsed, text))
+    let mut tree = convert(parsed, text);
+
+    // An empty document sits at the end of the file; its missing keys belong at the top.
+    if matches!(&tree.value, Value::Scalar(Scalar { kind: ScalarKind::Null, text }) if text.is_empty()) {
+        tree.at = Location::new(1, 1);
+    }
+    Ok(tree)
 }
 
 fn options() -> serde_saphyr::Options {
