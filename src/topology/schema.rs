@@ -377,7 +377,8 @@ impl Checker {
             }
         };
 
-        let present: HashSet<String> = pairs.iter().map(|(key, _)| key.text.clone()).collect();
+        // Keys written, and the keys that typos stand for: a typo of one stands for it.
+        let mut present: HashSet<String> = pairs.iter().map(|(key, _)| key.text.clone()).collect();
         let mut first_seen: BTreeMap<String, Location> = BTreeMap::new();
         let mut kept = Vec::new();
         for (key, value) in pairs {
@@ -387,7 +388,7 @@ impl Checker {
             }
             first_seen.insert(key.text.clone(), key.at);
 
-            let Some((key, shape)) = self.key_shape(key, fields, entries, &present, path) else { continue };
+            let Some((key, shape)) = self.key_shape(key, fields, entries, &mut present, path) else { continue };
             let value_path = join(path, &key.text);
             // An invalid value, optional or not, stays set as a placeholder, so that the
             // resolver reports nothing that follows from its absence.
@@ -402,7 +403,7 @@ impl Checker {
     /// Finds what a key's value must be: its field, the entries' shape, or, for an
     /// unknown key that is a typo of a missing field, that field. Reports other unknown
     /// keys and returns `None` for them.
-    fn key_shape<'s>(&mut self, key: Key, fields: &'s [Field], entries: Option<&'s Shape>, present: &HashSet<String>, path: &str) -> Option<(Key, &'s Shape)> {
+    fn key_shape<'s>(&mut self, key: Key, fields: &'s [Field], entries: Option<&'s Shape>, present: &mut HashSet<String>, path: &str) -> Option<(Key, &'s Shape)> {
         if let Some(field) = fields.iter().find(|field| field.name == key.text) {
             return Some((key, &field.shape));
         }
@@ -421,8 +422,10 @@ impl Checker {
         self.problems.push(problem.help(help));
 
         // A typo of a missing key stands for it, so that its value is still checked and
-        // the key is not reported missing too.
+        // the key is not reported missing too. Only the first typo does: two typos of
+        // `zones` must not make it a key set twice.
         let field = closest.filter(|name| !present.contains(*name)).and_then(|name| fields.iter().find(|field| field.name == name))?;
+        present.insert(field.name.clone());
         Some((Key { text: field.name.clone(), at: key.at }, &field.shape))
     }
 
@@ -533,6 +536,18 @@ mod tests {
         assert_eq!(found[0].help.as_deref(), Some("did you mean \"fqdn\"?"));
         assert_eq!(found[1].path, "servers.dc1.fqdn");
         assert!(found[1].message.contains("expected a domain name"), "{}", found[1].message);
+    }
+
+    #[test]
+    fn schema_check_two_typos_of_one_key() {
+        let text = MINIMAL.replace("zones:\n", "zone:\n").replace("dhcp:\n", "zonse: {}\ndhcp:\n");
+
+        let (tree, found) = check(tree::parse(&text).unwrap());
+
+        let paths: Vec<&str> = found.iter().map(|problem| problem.path.as_str()).collect();
+        assert_eq!(paths, ["zone", "zonse"]);
+        let raw = super::super::de::from_tree::<RawLab>(&tree);
+        assert!(raw.is_ok(), "{raw:?}");
     }
 
     #[test]
