@@ -2,8 +2,9 @@
 //! structural check of a located tree against it.
 //!
 //! The schema is the one source of the file's structure: `vprolab schema` writes it for
-//! editors, and the check below reads the same document. Besides standard JSON Schema
-//! (draft-07) it carries two keywords that editors ignore: `x-expected`, the phrase a
+//! editors, and the check below reads the same document. It is draft-07, the newest
+//! draft yaml-language-server reads. Besides standard keywords it carries two that
+//! editors ignore: `x-expected`, the phrase a
 //! message uses for a value ("expected a number of days, found -5"), and `x-key`, what
 //! the keys of a mapping of names stand for (`servers.NAME`).
 
