@@ -682,7 +682,7 @@ impl Resolver {
 
         let local = dhcp.servers.iter().any(|server| server.name == scope.server && server.vlan == vlan.id);
         let relayed = dhcp.relays.iter().any(|relay| relay.listen_vlan == vlan.id && relay.dhcp_server == scope.server);
-        if !(local || relayed) && !self.declared_relay_vlans.contains(&vlan.id) {
+        if !(local || relayed || self.declared_relay_vlans.contains(&vlan.id)) {
             let problem = Problem::on(raw, path, format!("DHCP server {} is not on VLAN {} and no relay on VLAN {} forwards to it", scope.server, vlan.id, vlan.id));
             self.report(problem.help(format!("add a server with the dhcp-relay role on VLAN {} and list it under dhcp.relays", vlan.id)));
         }
