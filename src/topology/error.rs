@@ -77,6 +77,12 @@ pub enum LoadError {
 
     #[error("{}", Invalid { path, problems })]
     Invalid { path: PathBuf, problems: Vec<Problem> },
+
+    /// The typed pass rejected a tree that the schema check passed: a gap between the
+    /// schema and the raw types, never a mistake of the file's author. The last problem
+    /// is the typed pass's, after those found before it.
+    #[error("{}\n  (the schema check missed the last problem: please report it)", Invalid { path, problems })]
+    SchemaGap { path: PathBuf, problems: Vec<Problem> },
 }
 
 /// Maximum number of problems printed: a file with thousands of problems is not a

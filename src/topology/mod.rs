@@ -51,29 +51,33 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Lab, LoadError> {
     let (tree, mut problems) = schema::check(tree);
     let raw: raw::RawLab = match de::from_tree(&tree) {
         Ok(raw) => raw,
-        Err(error) => return Err(invalid(path, problems, Some(error))),
+        Err(error) => return Err(schema_gap(path, problems, error)),
     };
 
     let base = path.parent().unwrap_or(Path::new("."));
     match resolve::resolve(&raw, base) {
         Ok(lab) if problems.is_empty() => Ok(lab),
-        Ok(_) => Err(invalid(path, problems, None)),
+        Ok(_) => Err(invalid(path, problems)),
         Err(found) => {
             problems.extend(found);
-            Err(invalid(path, problems, None))
+            Err(invalid(path, problems))
         }
     }
 }
 
-/// Collects the problems in file order. A typed-pass error means the schema let through
-/// what the raw types reject: it is reported as a problem rather than lost.
-fn invalid(path: &Path, mut problems: Vec<Problem>, typed: Option<de::TypedError>) -> LoadError {
-    if let Some(error) = typed {
-        let at = error.at.unwrap_or(tree::Location::new(1, 1));
-        problems.push(Problem::at(&at, "", format!("{} (the schema check missed this; please report it)", error.message)));
-    }
+/// Collects the problems in file order.
+fn invalid(path: &Path, mut problems: Vec<Problem>) -> LoadError {
     problems.sort_by_key(|problem| (problem.line, problem.column));
     LoadError::Invalid { path: path.to_owned(), problems }
+}
+
+/// Reports a typed-pass error, which means the schema let through what the raw types
+/// reject, after the structural problems found before it.
+fn schema_gap(path: &Path, mut problems: Vec<Problem>, error: de::TypedError) -> LoadError {
+    problems.sort_by_key(|problem| (problem.line, problem.column));
+    let at = error.at.unwrap_or(tree::Location::new(1, 1));
+    problems.push(Problem::at(&at, "", error.message));
+    LoadError::SchemaGap { path: path.to_owned(), problems }
 }
 
 #[cfg(test)]
