@@ -14,7 +14,7 @@ LAB_ARGS ?=
 # namespace, so that tests cannot reach or change this machine's network.
 SANDBOX := unshare --net --mount --propagation private -- sh -c 'ip link set lo up && exec "$$0" "$$@"'
 
-.PHONY: build lab-single lab-wildcard scenarios test test-peers bench down
+.PHONY: build lab-single lab-wildcard scenarios test test-peers interop-meshcentral bench down
 
 build:
 	$(CARGO) build --release --locked
@@ -30,9 +30,11 @@ lab-wildcard: build
 scenarios: build
 	$(VPROLAB) scenarios topologies/scenarios
 
-# Builds first, with network access for crates, then runs every test offline inside the
-# sandbox; tests that build labs also start each lab in its own sandbox.
+# Installs missing Debian packages (as root), builds with network access for crates, then
+# runs every test offline inside the sandbox; tests that build labs also start each lab
+# in its own sandbox.
 test:
+	tools/packages test
 	$(CARGO) test --workspace --locked --no-run
 	$(SANDBOX) $(CARGO) test --workspace --locked --offline
 
@@ -43,14 +45,29 @@ test:
 PEER_TESTS := --test peer_dns --test peer_dhcp --test peer_tls --test peer_examples
 
 test-peers:
+	tools/packages peers
 	$(CARGO) test --locked $(PEER_TESTS) --no-run
 	$(SANDBOX) $(CARGO) test --locked --offline $(PEER_TESTS) -- --ignored
+
+# MeshCentral, a setup server nobody here wrote, activates the emulated ME in ACM in the
+# lab of topologies/examples/meshcentral.yaml. The pinned MeshCentral release is installed
+# from npm once into a cache folder under target/ (needs Node.js 18 or later and npm),
+# then the test runs offline in the sandbox and prints MeshCentral's log as evidence.
+MESHCENTRAL_VERSION := 1.1.55
+MESHCENTRAL_DIR := $(CURDIR)/target/interop/meshcentral-$(MESHCENTRAL_VERSION)
+
+interop-meshcentral:
+	tools/packages interop
+	test -f $(MESHCENTRAL_DIR)/node_modules/meshcentral/meshcentral.js || { mkdir -p $(MESHCENTRAL_DIR) && cd $(MESHCENTRAL_DIR) && npm install --no-audit --no-fund --ignore-scripts --omit=optional meshcentral@$(MESHCENTRAL_VERSION); }
+	$(CARGO) test --locked --test interop_meshcentral --no-run
+	MESHCENTRAL_DIR=$(MESHCENTRAL_DIR) $(SANDBOX) $(CARGO) test --locked --offline --test interop_meshcentral -- --ignored --nocapture
 
 # Measures vprolab beside ip -batch, NSD, dnsmasq and kea-dhcp4 and prints one table
 # (docs/benchmarks.md). The bench enters a sandbox of its own, so every lab, server and
 # load generator runs in namespaces it made; it needs root. BENCH_QUICK=1 runs a
 # reduced set in about a minute, BENCH_ONLY=dns,dhcp only the named sections.
 bench: build
+	tools/packages bench
 	target/release/vprolab-bench
 
 # Removes the reference labs when they were started with `vprolab up` outside the

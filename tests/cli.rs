@@ -121,3 +121,23 @@ fn help_lists_commands() {
         assert!(text.contains(command), "{command} missing from:\n{text}");
     }
 }
+
+#[test]
+fn schema_matches_committed_file() {
+    let output = vprolab(&["schema"]);
+    let committed = std::fs::read_to_string(repo_path("docs/topology.schema.json")).unwrap();
+
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output) == committed, "docs/topology.schema.json is stale: run `vprolab schema > docs/topology.schema.json`");
+}
+
+#[test]
+fn schema_is_draft07_with_top_level_keys() {
+    let output = vprolab(&["schema"]);
+    let schema: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+
+    assert_eq!(schema["$schema"], "http://json-schema.org/draft-07/schema#");
+    let required: Vec<&str> = schema["required"].as_array().unwrap().iter().filter_map(|key| key.as_str()).collect();
+    assert_eq!(required, ["lab", "switch", "servers", "dhcp", "setup_server", "clients"]);
+    assert_eq!(schema["additionalProperties"], false);
+}

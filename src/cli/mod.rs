@@ -4,10 +4,12 @@ mod admin;
 mod cert;
 mod detach;
 mod exec;
+mod graph;
 mod hello;
 mod lab_commands;
 mod logs;
 mod scenarios;
+mod schema;
 mod validate;
 
 use std::path::PathBuf;
@@ -49,6 +51,10 @@ enum Command {
     Exec(ExecArgs),
     /// Check a topology file and print what it describes
     Validate(ValidateArgs),
+    /// Print the JSON Schema of topology files, for editors
+    Schema,
+    /// Draw a topology: VLANs, switch, servers, zones, relays and clients
+    Graph(GraphArgs),
     /// Work with captured hello messages
     #[command(subcommand)]
     Hello(HelloCommand),
@@ -169,6 +175,24 @@ pub(crate) struct ValidateArgs {
     pub(crate) json: bool,
 }
 
+#[derive(Debug, ClapArgs)]
+pub(crate) struct GraphArgs {
+    /// Topology file (YAML)
+    pub(crate) file: PathBuf,
+
+    /// Output format: Graphviz DOT, a Mermaid flowchart, or an SVG picture drawn by
+    /// Graphviz's `dot` (Debian package graphviz)
+    #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+    pub(crate) format: GraphFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum GraphFormat {
+    Dot,
+    Mermaid,
+    Svg,
+}
+
 #[derive(Debug, Subcommand)]
 enum HelloCommand {
     /// Decode a hello message captured from port 9971 (the raw TCP payload)
@@ -259,6 +283,8 @@ pub fn run(args: Args) -> Result<u8, CliError> {
         Command::Status(status) => admin::status(&status),
         Command::Exec(exec) => exec::exec_in_node(&exec),
         Command::Validate(validate) => validate::validate_file(&validate),
+        Command::Schema => schema::print_schema(),
+        Command::Graph(graph) => graph::draw(&graph),
         Command::Hello(HelloCommand::Decode { file, json }) => hello::decode_hello(&file, json),
         Command::Cert(cert) => cert::run(&cert),
         Command::Scenarios(scenarios) => scenarios::run_scenarios(&scenarios, progress),

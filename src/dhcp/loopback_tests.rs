@@ -87,7 +87,7 @@ async fn loopback_client_gets_lease_through_relay() {
         addressing,
     };
     let local = Ipv4Network::new(server_address, 24).unwrap();
-    let server = tokio::spawn(serve_server(server_config, server_socket, local, shutdown.clone()));
+    let server = tokio::spawn(serve_server(server_config, server_socket, local, shutdown.clone(), None));
     let relay_config = RelayConfig { giaddr: relay_address, servers: vec![server_address], addressing };
     let relay = tokio::spawn(serve_relay(relay_config, relay_socket, shutdown.clone()));
     send_malformed(SocketAddrV4::new(server_address, port)).await;
@@ -126,7 +126,7 @@ async fn loopback_client_gets_lease_from_server_on_segment() {
         addressing: Addressing { server_port: port, client_port, broadcast: client_address },
     };
     let local = Ipv4Network::new(server_address, 24).unwrap();
-    let server = tokio::spawn(serve_server(server_config, server_socket, local, shutdown.clone()));
+    let server = tokio::spawn(serve_server(server_config, server_socket, local, shutdown.clone(), None));
 
     let lease = acquire(&client_config(port, server_address, client_port), &client_socket).await.unwrap();
     shutdown.cancel();

@@ -22,7 +22,7 @@ pub use client::{ClientConfig, ClientError, Lease, acquire};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use leases::{Binding, BindingState, ClientKey};
 pub use relay::{RelayConfig, RelayError, serve_relay};
-pub use server::{NoReply, Outcome, Reply, Scope, Server, ServerConfig, ServerError};
+pub use server::{LeaseEvent, NoReply, Outcome, Reply, Scope, Server, ServerConfig, ServerError};
 pub use service::serve_server;
 pub use wire::escape_option15;
 

@@ -77,6 +77,47 @@ pub enum Outcome {
     Ignored(NoReply),
 }
 
+/// A lease the server acknowledged, for services that follow leases, such as a DNS
+/// server that registers the client's name (dynamic DNS, as Windows DHCP does it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaseEvent {
+    /// yiaddr of the DHCPACK.
+    pub address: Ipv4Addr,
+    pub subnet: Ipv4Network,
+    /// Option 12 of the client's DHCPREQUEST, when it is one valid DNS label (RFC 1123).
+    pub host_name: Option<String>,
+    /// Option 51 of the DHCPACK.
+    pub lease_time: Duration,
+}
+
+impl LeaseEvent {
+    /// Describes the lease that `reply` grants, when it is a DHCPACK of an address (not
+    /// the answer to a DHCPINFORM).
+    pub fn from_ack(request: &Message, reply: &Message) -> Option<Self> {
+        if reply.message_type != MessageType::Ack || reply.yiaddr.is_unspecified() {
+            return None;
+        }
+        let mask = reply.options.subnet_mask?;
+        let subnet = Ipv4Network::with_netmask(reply.yiaddr, mask).ok()?;
+        let subnet = Ipv4Network::new(subnet.network(), subnet.prefix()).ok()?;
+
+        let host_name = request.options.host_name.as_deref().and_then(host_label);
+        let lease_time = Duration::from_secs(reply.options.lease_time.map_or(0, u64::from));
+        Some(Self { address: reply.yiaddr, subnet, host_name, lease_time })
+    }
+}
+
+/// Returns option 12 as a host label: letters, digits and hyphens, 1 to 63 characters, no
+/// hyphen at either end (RFC 1123 section 2.1). Windows DHCP skips the update otherwise.
+fn host_label(bytes: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(bytes).ok()?.trim_end_matches('\0');
+    let valid = (1..=63).contains(&text.len())
+        && text.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'-')
+        && !text.starts_with('-')
+        && !text.ends_with('-');
+    valid.then(|| text.to_ascii_lowercase())
+}
+
 /// A message to send and where to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reply {
@@ -648,6 +689,37 @@ mod tests {
         let ack = reply(server.handle(&selecting(chaddr, offer.yiaddr), interface())).message;
         assert_eq!(ack.message_type, MessageType::Ack);
         ack
+    }
+
+    #[test]
+    fn lease_event_names_acked_client() {
+        let (mut server, _) = server();
+        let offer = reply(server.handle(&discover(mac(1)), interface())).message;
+        let mut request = selecting(mac(1), offer.yiaddr);
+        request.options.host_name = Some(b"PC90".to_vec());
+
+        let ack = reply(server.handle(&request, interface())).message;
+        let event = LeaseEvent::from_ack(&request, &ack).unwrap();
+
+        assert_eq!(event.address, offer.yiaddr);
+        assert_eq!(event.subnet, Ipv4Network::new(Ipv4Addr::new(192, 168, 90, 0), 24).unwrap());
+        assert_eq!(event.host_name.as_deref(), Some("pc90"));
+        assert_eq!(event.lease_time, LEASE);
+        assert_eq!(LeaseEvent::from_ack(&discover(mac(1)), &offer), None, "an offer is no lease");
+    }
+
+    #[test]
+    fn lease_event_drops_invalid_host_name() {
+        let (mut server, _) = server();
+        for name in [&b"has space"[..], b"-lead", b"trail-", b"", b"dot.ted", &[0xe9], &[b'a'; 64]] {
+            let offer = reply(server.handle(&discover(mac(2)), interface())).message;
+            let mut request = selecting(mac(2), offer.yiaddr);
+            request.options.host_name = Some(name.to_vec());
+
+            let ack = reply(server.handle(&request, interface())).message;
+
+            assert_eq!(LeaseEvent::from_ack(&request, &ack).unwrap().host_name, None, "{name:?}");
+        }
     }
 
     #[test]

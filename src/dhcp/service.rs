@@ -4,11 +4,12 @@ use std::net::SocketAddr;
 
 use ipnetwork::Ipv4Network;
 use tokio::net::UdpSocket;
+use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::clock::{Clock, SystemClock};
-use super::server::{Outcome, Server, ServerConfig, ServerError};
+use super::server::{LeaseEvent, Outcome, Server, ServerConfig, ServerError};
 use super::wire::{Message, Xid};
 use super::{Addressing, Destination};
 
@@ -21,18 +22,20 @@ pub(super) const MAX_DATAGRAM: usize = 65_535;
 /// `socket` is bound to port 67 on every address, tied to the server's interface, with
 /// broadcast allowed. `local` is that interface's address and prefix: it picks the scope
 /// for clients on the server's own segment. Replies go to giaddr when relayed, and to the
-/// client's segment otherwise (see [`Destination`]).
+/// client's segment otherwise (see [`Destination`]). Each DHCPACK of an address is sent
+/// to `leases` as a [`LeaseEvent`], when given.
 pub async fn serve_server(
     config: ServerConfig,
     socket: UdpSocket,
     local: Ipv4Network,
     shutdown: CancellationToken,
+    leases: Option<UnboundedSender<LeaseEvent>>,
 ) -> Result<(), ServerError> {
     let span = tracing::info_span!("dhcp_server", server_id = %config.server_id);
     let addressing = config.addressing;
     let server = Server::new(config, SystemClock)?;
 
-    run(server, addressing, socket, local, shutdown).instrument(span).await
+    run(server, addressing, socket, local, shutdown, leases).instrument(span).await
 }
 
 async fn run<C: Clock>(
@@ -41,6 +44,7 @@ async fn run<C: Clock>(
     socket: UdpSocket,
     local: Ipv4Network,
     shutdown: CancellationToken,
+    leases: Option<UnboundedSender<LeaseEvent>>,
 ) -> Result<(), ServerError> {
     tracing::info!(%local, port = addressing.server_port, "DHCP server started");
     let mut buffer = vec![0; MAX_DATAGRAM];
@@ -51,8 +55,9 @@ async fn run<C: Clock>(
             received = socket.recv_from(&mut buffer) => received.map_err(|source| ServerError::Receive { source })?,
         };
 
-        if let Some(reply) = answer(&mut server, &buffer[..len], peer, local) {
+        if let Some((request, reply)) = answer(&mut server, &buffer[..len], peer, local) {
             send(&socket, &reply.message, &reply.destination, &addressing).await;
+            report_lease(leases.as_ref(), &request, &reply.message);
         }
     }
 
@@ -65,7 +70,7 @@ fn answer<C: Clock>(
     datagram: &[u8],
     peer: SocketAddr,
     local: Ipv4Network,
-) -> Option<super::server::Reply> {
+) -> Option<(Message, super::server::Reply)> {
     let request = match Message::parse(datagram) {
         Ok(request) => request,
         Err(error) => {
@@ -75,8 +80,16 @@ fn answer<C: Clock>(
     };
 
     match server.handle(&request, local) {
-        Outcome::Reply(reply) => Some(*reply),
+        Outcome::Reply(reply) => Some((request, *reply)),
         Outcome::Recorded | Outcome::Ignored(_) => None,
+    }
+}
+
+/// Sends the lease a DHCPACK grants to the lease receiver, such as dynamic DNS.
+fn report_lease(leases: Option<&UnboundedSender<LeaseEvent>>, request: &Message, reply: &Message) {
+    let (Some(leases), Some(event)) = (leases, LeaseEvent::from_ack(request, reply)) else { return };
+    if leases.send(event).is_err() {
+        tracing::debug!(xid = %Xid(reply.xid), "lease not reported: the lease receiver has stopped");
     }
 }
 

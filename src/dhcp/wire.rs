@@ -430,14 +430,17 @@ fn parse_op(opcode: v4::Opcode) -> Result<Op, WireError> {
     }
 }
 
+/// An option's code and its value, borrowed from the datagram where it can be.
+type RawOption<'a> = (u8, Cow<'a, [u8]>);
+
 /// Splits the options field into (code, value) pairs in order of first appearance.
 ///
 /// A code that appears more than once is one option whose values are joined (RFC 3396).
 /// A missing End option is accepted, as most servers do, when the field ends cleanly.
-fn split_options(mut bytes: &[u8]) -> Result<Vec<(u8, Cow<'_, [u8]>)>, WireError> {
+fn split_options(mut bytes: &[u8]) -> Result<Vec<RawOption<'_>>, WireError> {
     // Values borrow from the datagram; only an option split over several fields, which
     // RFC 3396 joins, needs a copy.
-    let mut fields: Vec<(u8, Cow<'_, [u8]>)> = Vec::with_capacity(16);
+    let mut fields: Vec<RawOption<'_>> = Vec::with_capacity(16);
 
     while let Some((&code, rest)) = bytes.split_first() {
         match code {

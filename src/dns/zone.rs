@@ -152,6 +152,9 @@ pub struct Zones {
 struct ServedZone {
     origin: Name,
     handler: Arc<InMemoryZoneHandler>,
+    serial: u32,
+    /// Names that hold a CNAME, which can hold no other data (RFC 1034 section 3.6.2).
+    cname_owners: Arc<HashSet<LowerName>>,
 }
 
 impl Zones {
@@ -172,6 +175,46 @@ impl Zones {
     /// Zone apexes, in the order of the specs.
     pub fn origins(&self) -> impl Iterator<Item = &Name> {
         self.zones.iter().map(|zone| &zone.origin)
+    }
+
+    /// Adds a record while the zones are served, as a DHCP server's dynamic update does,
+    /// to the most specific zone that contains its name. Returns that zone's origin, or
+    /// `None` when no zone here contains the name. The server answers with the record
+    /// from the next query on, because it shares the zones.
+    // NOTE: a record is added beside those of its name and type; an address registered
+    // earlier for the name stays until the lab ends, where Windows DNS would replace it.
+    pub async fn register(&self, spec: &RecordSpec) -> Result<Option<String>, ZoneError> {
+        let name = parse_field(&spec.name, "record name", &spec.name)?;
+        let Some(zone) = self.zones.iter().filter(|zone| zone.origin.zone_of(&name)).max_by_key(|zone| zone.origin.num_labels()) else {
+            return Ok(None);
+        };
+        let label = display_name(&zone.origin);
+        if zone.cname_owners.contains(&LowerName::new(&name)) {
+            return Err(ZoneError::CnameAndOtherData { zone: label, name: spec.name.clone(), other: record_type(&spec.data) });
+        }
+
+        let record = parse_record(&label, &zone.origin, spec)?;
+        let record_type = record.record_type();
+        if !zone.handler.upsert(record, zone.serial).await {
+            return Err(ZoneError::Rejected { zone: label, name: spec.name.clone(), record_type });
+        }
+        Ok(Some(label))
+    }
+
+    /// Returns the data of every record of `name`, as text: an address, or a name with
+    /// its trailing dot. Empty when no zone here contains the name.
+    pub async fn records_of(&self, name: &str) -> Vec<String> {
+        let Ok(name) = parse_name(name) else { return Vec::new() };
+        let Some(zone) = self.zones.iter().filter(|zone| zone.origin.zone_of(&name)).max_by_key(|zone| zone.origin.num_labels()) else {
+            return Vec::new();
+        };
+        let wanted = LowerName::new(&name);
+        let records = zone.handler.records().await;
+        records
+            .iter()
+            .filter(|(key, _)| key.name == wanted)
+            .flat_map(|(_, set)| set.records_without_rrsigs().map(|record| record.data.to_string()).collect::<Vec<_>>())
+            .collect()
     }
 
     pub(super) fn catalog(&self) -> Catalog {
@@ -212,6 +255,12 @@ impl ParsedZone {
     fn into_served(self) -> Result<ServedZone, ZoneError> {
         let mut handler: InMemoryZoneHandler =
             InMemoryZoneHandler::empty(self.origin.clone(), ZoneType::Primary, AxfrPolicy::Deny);
+        let cname_owners = self
+            .records
+            .iter()
+            .filter(|record| record.record_type() == RecordType::CNAME)
+            .map(|record| LowerName::new(&record.name))
+            .collect();
 
         for record in self.records {
             let name = display_name(&record.name);
@@ -221,7 +270,7 @@ impl ParsedZone {
             }
         }
 
-        Ok(ServedZone { origin: self.origin, handler: Arc::new(handler) })
+        Ok(ServedZone { origin: self.origin, handler: Arc::new(handler), serial: self.serial, cname_owners: Arc::new(cname_owners) })
     }
 }
 
@@ -282,6 +331,15 @@ fn parse_record(zone: &str, origin: &Name, spec: &RecordSpec) -> Result<Record, 
         RecordData::Ns(target) => RData::NS(NS(parse_field(zone, "NS target", target)?)),
     };
     Ok(Record::from_rdata(name, spec.ttl, data))
+}
+
+fn record_type(data: &RecordData) -> RecordType {
+    match data {
+        RecordData::A(_) => RecordType::A,
+        RecordData::Cname(_) => RecordType::CNAME,
+        RecordData::Ptr(_) => RecordType::PTR,
+        RecordData::Ns(_) => RecordType::NS,
+    }
 }
 
 fn parse_field(zone: &str, field: &'static str, value: &str) -> Result<Name, ZoneError> {

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use futures::FutureExt;
 
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::build::Built;
@@ -24,15 +25,15 @@ use crate::topology::{Client, Lab, NODE_INTERFACE};
 const GRACE: Duration = Duration::from_secs(2);
 
 /// Starts every client at once and waits for all verdicts, giving up on a client after
-/// `timeout`.
-pub async fn run_all(lab: &Lab, built: &Built, chain: &ProvisioningChain, keys: &MeKeys, timeout: Duration) -> Vec<ClientReport> {
+/// `timeout`. A provisioned ME goes on serving WS-Management until `shutdown`.
+pub async fn run_all(lab: &Lab, built: &Built, chain: &ProvisioningChain, keys: &MeKeys, timeout: Duration, shutdown: &CancellationToken) -> Vec<ClientReport> {
     let origin = Instant::now();
     let mut tasks = JoinSet::new();
 
     let deadline = tokio::time::Instant::now() + timeout;
     let static_neighbours = uses_static_neighbours(lab);
     for (index, client) in lab.clients.iter().enumerate() {
-        let mut config = me_config(client, built, chain, origin, deadline);
+        let mut config = MeConfig { shutdown: shutdown.clone(), ..me_config(client, built, chain, origin, deadline) };
         config.key = keys.for_client(&client.name);
         if static_neighbours {
             config.neighbours = neighbours_of(lab, client.vlan);
@@ -81,6 +82,7 @@ fn me_config(client: &Client, built: &Built, chain: &ProvisioningChain, origin: 
         profile,
         origin,
         deadline,
+        shutdown: CancellationToken::new(),
     }
 }
 

@@ -7,14 +7,18 @@
 //! is not ready in time quotes its last lines.
 
 use std::collections::VecDeque;
+use std::ffi::CString;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use netns::Namespace;
+use nix::mount::{MsFlags, mount};
+use nix::sched::{CloneFlags, unshare};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
@@ -22,6 +26,7 @@ use tokio::process::{Child, Command};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::state::RESOLVER_DIR;
 use crate::topology::{ExecService, ReadyCheck, Readiness};
 
 /// Placeholder in a command's arguments for the lab's state folder, so that pid, lease and
@@ -103,7 +108,8 @@ pub async fn start(node: &str, service: &ExecService, namespace: Arc<Namespace>,
     let log_path = state_dir.join(format!("{node}-{}.log", file_name(&program)));
     let log = OpenOptions::new().create(true).append(true).open(&log_path).map_err(|source| ExecError::Log { path: log_path.clone(), source })?;
 
-    let mut child = spawn(node, &namespace, &command)?;
+    let resolver = state_dir.join(RESOLVER_DIR).join(format!("{node}.conf"));
+    let mut child = spawn(node, &namespace, &command, &resolver)?;
     tracing::info!(node, command = ?command, pid = child.id(), log = %log_path.display(), "exec service started");
 
     let (tail, log) = (Tail::default(), Arc::new(Mutex::new(log)));
@@ -132,18 +138,28 @@ fn file_name(program: &str) -> &str {
 
 /// Forks the command on a thread inside `namespace`, because a child process inherits the
 /// network namespace of the thread that forks it. The child leads a process group of its
-/// own, so that stopping it also stops the processes it started.
+/// own, so that stopping it also stops the processes it started. When the node has a
+/// resolver file, the child sees it on /etc/resolv.conf, in a mount namespace of its own,
+/// so that its name lookups go to the lab's DNS servers as `vprolab exec` does.
 ///
 /// NOTE: only a running vprolab stops its commands. After vprolab is killed with SIGKILL,
 /// `vprolab down` removes the namespaces, but the commands keep running.
-fn spawn(node: &str, namespace: &Namespace, command: &[String]) -> Result<Child, ExecError> {
+fn spawn(node: &str, namespace: &Namespace, command: &[String], resolver: &Path) -> Result<Child, ExecError> {
     let runtime = tokio::runtime::Handle::current();
     let program = command[0].clone();
+    let resolver = resolver.exists().then(|| CString::new(resolver.as_os_str().as_bytes())).transpose().map_err(|error| ExecError::Spawn { program: program.clone(), source: io::Error::new(io::ErrorKind::InvalidInput, error) })?;
 
     let fork = || {
         // tokio registers the child with the runtime's reaper, which needs its context.
         let _context = runtime.enter();
-        Command::new(&command[0]).args(&command[1..]).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0).kill_on_drop(true).spawn()
+        let mut child = Command::new(&command[0]);
+        child.args(&command[1..]).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0).kill_on_drop(true);
+        if let Some(resolver) = resolver.clone() {
+            // SAFETY: the closure runs between fork and exec and only makes system calls on
+            // paths prepared before the fork, so it neither allocates nor takes locks.
+            unsafe { child.pre_exec(move || mount_resolver(&resolver)) };
+        }
+        child.spawn()
     };
     let spawned = namespace.run(fork).map_err(|source| ExecError::Namespace { node: node.to_owned(), source: Box::new(source) })?;
 
@@ -151,6 +167,16 @@ fn spawn(node: &str, namespace: &Namespace, command: &[String]) -> Result<Child,
         io::ErrorKind::NotFound => ExecError::NotFound { program },
         _ => ExecError::Spawn { program, source },
     })
+}
+
+/// Gives the calling process a mount namespace of its own in which `resolver` is on
+/// /etc/resolv.conf. Slave, not private: mounts the host makes later still show up, and
+/// none made here leave.
+fn mount_resolver(resolver: &CString) -> io::Result<()> {
+    unshare(CloneFlags::CLONE_NEWNS)?;
+    mount(None::<&std::ffi::CStr>, c"/", None::<&std::ffi::CStr>, MsFlags::MS_REC | MsFlags::MS_SLAVE, None::<&std::ffi::CStr>)?;
+    mount(Some(resolver.as_c_str()), c"/etc/resolv.conf", None::<&std::ffi::CStr>, MsFlags::MS_BIND, None::<&std::ffi::CStr>)?;
+    Ok(())
 }
 
 /// Copies each line of `reader` to the lab's log, the log file and the tail, until the

@@ -5,6 +5,7 @@ pub mod capture;
 mod chain;
 pub mod cleanup;
 mod clients;
+mod dynamic_dns;
 mod exec;
 mod me_keys;
 mod nodes;
@@ -171,7 +172,7 @@ impl RunningLab {
     /// Runs every client until it reaches a verdict or the timeout passes.
     pub async fn run_clients(&mut self, timeout: Duration, topology: &Path) -> LabReport {
         let started = Instant::now();
-        let clients = clients::run_all(&self.lab, &self.built, &self.chain, &self.me_keys, timeout).await;
+        let clients = clients::run_all(&self.lab, &self.built, &self.chain, &self.me_keys, timeout, &self.cancel).await;
         let setup_sessions = self.collect_sessions(&clients).await;
         let recorded = self.state.update(|record| nodes::add_leases(&mut record.nodes, &self.lab, &clients));
         if let Err(error) = recorded {

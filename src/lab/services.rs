@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::LabError;
 use super::build::Built;
+use super::dynamic_dns::{self, ServedZones};
 use super::exec;
 use super::zones::zones_for;
 use crate::net::NodeNet;
@@ -48,16 +49,20 @@ pub struct Services {
 pub async fn start(lab: &Lab, built: &Built, chain: &ProvisioningChain, cancel: &CancellationToken, state_dir: &Path) -> Result<Services, LabError> {
     let (session_tx, sessions) = mpsc::channel(64);
     let mut tasks = JoinSet::new();
+    let mut served_zones = ServedZones::new();
+    let mut lease_feeds = Vec::new();
 
     for server in &lab.servers {
         let net = NodeNet::in_namespace(built.nodes[&server.name].clone());
         let service = |what: &str| format!("{} {what}", server.name);
 
         if server.runs_builtin(Role::Dns) {
-            start_dns(lab, server, &net, cancel, &mut tasks).map_err(|source| LabError::Service { service: service("DNS"), source })?;
+            let zones = start_dns(lab, server, &net, cancel, &mut tasks).map_err(|source| LabError::Service { service: service("DNS"), source })?;
+            served_zones.push((server.name.clone(), zones));
         }
         if server.runs_builtin(Role::DhcpServer) {
-            start_dhcp_server(lab, server, &net, cancel, &mut tasks).map_err(|source| LabError::Service { service: service("DHCP server"), source })?;
+            let leases = start_dhcp_server(lab, server, &net, cancel, &mut tasks).map_err(|source| LabError::Service { service: service("DHCP server"), source })?;
+            lease_feeds.extend(leases.map(|leases| (server, leases)));
         }
         if let Some(relay) = lab.relays.iter().find(|relay| relay.server == server.name)
             && server.runs_builtin(Role::DhcpRelay)
@@ -67,6 +72,10 @@ pub async fn start(lab: &Lab, built: &Built, chain: &ProvisioningChain, cancel: 
         if lab.setup_server.server == server.name && server.runs_builtin(Role::SetupServer) {
             start_setup_server(lab, chain, &net, session_tx.clone(), cancel, &mut tasks).map_err(|source| LabError::Service { service: service("setup server"), source })?;
         }
+    }
+
+    for (server, leases) in lease_feeds {
+        start_dynamic_dns(lab, server, leases, served_zones.clone(), cancel, &mut tasks);
     }
 
     if let Err(error) = start_exec_services(lab, built, state_dir, cancel, &mut tasks).await {
@@ -120,7 +129,8 @@ fn enlarge_receive_buffer(socket: &tokio::net::UdpSocket, service: &str) {
     }
 }
 
-fn start_dns(lab: &Lab, server: &Server, net: &NodeNet, cancel: &CancellationToken, tasks: &mut Tasks) -> std::io::Result<()> {
+/// Starts the DNS server and returns its zones, to which dynamic DNS adds records.
+fn start_dns(lab: &Lab, server: &Server, net: &NodeNet, cancel: &CancellationToken, tasks: &mut Tasks) -> std::io::Result<dns::Zones> {
     let any = SocketAddr::from((Ipv4Addr::UNSPECIFIED, DNS_PORT));
     let udp = net.udp_bind(any)?;
     enlarge_receive_buffer(&udp, "DNS");
@@ -128,19 +138,30 @@ fn start_dns(lab: &Lab, server: &Server, net: &NodeNet, cancel: &CancellationTok
     let specs = zones_for(lab, server);
     let count = specs.len();
     let zones = dns::Zones::build(specs).map_err(std::io::Error::other)?;
+    let served = zones.clone();
     let name = format!("{} DNS", server.name);
 
     tracing::info!(node = %server.name, zones = count, "starting DNS server");
     let cancel = cancel.clone();
     let span = service_span(&server.name, "dns");
     tasks.spawn(async move { (name, dns::serve(zones, udp, tcp, cancel).await.map_err(|error| error.to_string())) }.instrument(span));
-    Ok(())
+    Ok(served)
 }
 
-fn start_dhcp_server(lab: &Lab, server: &Server, net: &NodeNet, cancel: &CancellationToken, tasks: &mut Tasks) -> std::io::Result<()> {
+/// Starts the DHCP server, and returns the stream of leases it grants when one of its
+/// scopes has dynamic DNS on.
+fn start_dhcp_server(lab: &Lab, server: &Server, net: &NodeNet, cancel: &CancellationToken, tasks: &mut Tasks) -> std::io::Result<Option<mpsc::UnboundedReceiver<dhcp::LeaseEvent>>> {
     let socket = net.udp_bind_broadcast(DHCP_SERVER_PORT, NODE_INTERFACE)?;
     enlarge_receive_buffer(&socket, "DHCP server");
-    let scopes = lab.scopes.iter().filter(|scope| scope.server == server.name).map(dhcp_scope).collect();
+    let own_scopes: Vec<_> = lab.scopes.iter().filter(|scope| scope.server == server.name).cloned().collect();
+    let (lease_tx, leases) = match dynamic_dns::any_scope_registers(&own_scopes) {
+        true => {
+            let (sender, receiver) = mpsc::unbounded_channel();
+            (Some(sender), Some(receiver))
+        }
+        false => (None, None),
+    };
+    let scopes = own_scopes.iter().map(dhcp_scope).collect();
     let config = dhcp::ServerConfig { server_id: server.address, scopes, addressing: dhcp::Addressing::default() };
     let prefix = lab.vlan(server.vlan).expect("VLAN checked by the resolver").subnet.prefix();
     let local = Ipv4Network::new(server.address, prefix).expect("prefix checked by the resolver");
@@ -149,8 +170,18 @@ fn start_dhcp_server(lab: &Lab, server: &Server, net: &NodeNet, cancel: &Cancell
     tracing::info!(node = %server.name, "starting DHCP server");
     let cancel = cancel.clone();
     let span = service_span(&server.name, "dhcp-server");
-    tasks.spawn(async move { (name, dhcp::serve_server(config, socket, local, cancel).await.map_err(|error| error.to_string())) }.instrument(span));
-    Ok(())
+    tasks.spawn(async move { (name, dhcp::serve_server(config, socket, local, cancel, lease_tx).await.map_err(|error| error.to_string())) }.instrument(span));
+    Ok(leases)
+}
+
+fn start_dynamic_dns(lab: &Lab, server: &Server, leases: mpsc::UnboundedReceiver<dhcp::LeaseEvent>, zones: ServedZones, cancel: &CancellationToken, tasks: &mut Tasks) {
+    let scopes = lab.scopes.iter().filter(|scope| scope.server == server.name).cloned().collect();
+    let name = format!("{} dynamic DNS", server.name);
+    let span = service_span(&server.name, "dhcp-server");
+
+    tracing::info!(node = %server.name, dns_servers = zones.len(), "registering leases in DNS");
+    let cancel = cancel.clone();
+    tasks.spawn(async move { (name, dynamic_dns::follow_leases(scopes, leases, zones, cancel).await) }.instrument(span));
 }
 
 fn dhcp_scope(scope: &crate::topology::Scope) -> dhcp::Scope {

@@ -7,17 +7,19 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use ipnetwork::Ipv4Network;
-use rustls_pki_types::{CertificateDer, UnixTime};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc::UnboundedSender;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::discovery::Discovery;
 use super::tls::{self as me_tls, ChainJudge, server_config};
-use super::wsman_server::{AmtState, WsManEvent, serve_connection};
+use super::wsman_server::{AmtState, WsManEndpoint, WsManEvent, serve_connection};
 use crate::amt::wsman::{ControlMode, ProvisioningState};
 use crate::amt::checks::{ChainReport, check_chain};
-use crate::amt::hello::{CertHash, Hello, HelloKind};
+use crate::amt::hello::{CertHash, HashAlgorithm, Hello, HelloKind};
 use crate::amt::profile::FirmwareProfile;
 use crate::amt::schedule::{HelloSchedule, HelloTimer};
 use crate::amt::verdict::Reason;
@@ -79,6 +81,9 @@ pub struct MeConfig {
     pub origin: Instant,
     /// When the ME gives up, whatever it is doing.
     pub deadline: tokio::time::Instant,
+    /// Ends the WS-Management endpoint, which a provisioned ME keeps serving after its
+    /// verdict; the lab cancels it at teardown.
+    pub shutdown: CancellationToken,
 }
 
 /// Final report of one ME.
@@ -121,8 +126,12 @@ impl Emulator {
         let (cert, key) = identity.await.expect("identity task").map_err(|detail| Reason::SetupFailed { step: "ME key generation".into(), detail })?;
 
         let judge = Arc::new(MeJudge::new(&self.config, &discovery.suffix));
-        let tls = server_config(cert, key, judge.clone()).map_err(|error| Reason::SetupFailed { step: "TLS configuration".into(), detail: error.to_string() })?;
-        self.hello_until_connected(&listener, &tls, &judge, &discovery).await
+        let identity = Identity { certificate: cert.clone(), key: key.clone_key() };
+        let config = server_config(cert, key, judge.clone()).map_err(|error| Reason::SetupFailed { step: "TLS configuration".into(), detail: error.to_string() })?;
+        let setup = SetupTls { config, judge, identity };
+
+        let first = self.hello_until_connected(&listener, &discovery).await?;
+        self.session(first, &setup, listener, &discovery).await
     }
 
     /// Acquires a lease and configures the interface with it.
@@ -173,9 +182,9 @@ impl Emulator {
         Ok(())
     }
 
-    /// Sends hellos on the schedule until the setup server connects back, then runs the
-    /// TLS session. Gives up when the schedule's window closes or the deadline passes.
-    async fn hello_until_connected(&mut self, listener: &TcpListener, tls: &Arc<rustls::ServerConfig>, judge: &Arc<MeJudge>, discovery: &Discovery) -> Result<Verdict, Reason> {
+    /// Sends hellos on the schedule until the setup server connects back, and returns that
+    /// connection. Gives up when the schedule's window closes or the deadline passes.
+    async fn hello_until_connected(&mut self, listener: &TcpListener, discovery: &Discovery) -> Result<(TcpStream, SocketAddr), Reason> {
         let target = SocketAddr::V4(SocketAddrV4::new(discovery.server, HELLO_PORT));
         let deadline = self.config.deadline;
         let mut timer = HelloTimer::start(self.config.hello_schedule);
@@ -187,8 +196,8 @@ impl Emulator {
             last_hello = tokio::time::Instant::now();
 
             let wait_until = timer.next_due().map_or(deadline, |due| due.min(deadline));
-            if let Ok(Ok((stream, peer))) = tokio::time::timeout_at(wait_until, listener.accept()).await {
-                return self.session(stream, peer, tls, judge, listener, discovery).await;
+            if let Ok(Ok(accepted)) = tokio::time::timeout_at(wait_until, listener.accept()).await {
+                return Ok(accepted);
             }
         }
 
@@ -217,53 +226,63 @@ impl Emulator {
         hashes
     }
 
-    /// Runs TLS and WS-Management sessions until CommitChanges, accepting the next
-    /// connection when the setup server opens more than one.
-    async fn session(&mut self, stream: tokio::net::TcpStream, peer: SocketAddr, tls_config: &Arc<rustls::ServerConfig>, judge: &Arc<MeJudge>, listener: &TcpListener, discovery: &Discovery) -> Result<Verdict, Reason> {
+    /// Serves the setup server until CommitChanges: checks the chain of each connection
+    /// it opens in the TLS handshake, and serves each on a task of its own, because a
+    /// client may hold several connections at once. Once the ME is provisioned, the
+    /// endpoint goes on serving in the background until the lab shuts down.
+    async fn session(&mut self, first: (TcpStream, SocketAddr), setup: &SetupTls, listener: TcpListener, discovery: &Discovery) -> Result<Verdict, Reason> {
         let version = self.config.profile.version.to_string();
-        let state = Arc::new(Mutex::new(AmtState::new(version, self.config.uuid, self.config.name.clone(), discovery.suffix.to_string())));
-        let (mut stream, mut peer) = (stream, peer);
+        let endpoint = WsManEndpoint::new(AmtState::new(version, self.config.uuid, self.config.name.clone(), discovery.suffix.to_string()));
+        let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel::<WsManEvent>();
+        let mut pending = Some(first);
 
         loop {
-            // Without TCP_NODELAY every WS-Management response waits for a delayed ACK.
-            let _ = stream.set_nodelay(true);
-            let tls = me_tls::accept(tls_config.clone(), stream, TLS_HANDSHAKE_TIMEOUT).await;
-            self.record_checks(judge);
-            let tls = tls.map_err(|error| judge.refusal().unwrap_or(Reason::TlsFailed { error: error.to_string() }))?;
-            self.record_tls(peer, &tls);
+            let (stream, peer) = match pending.take() {
+                Some(accepted) => accepted,
+                None => tokio::select! {
+                    accepted = listener.accept() => accepted.map_err(|error| Reason::SetupFailed { step: "accept".into(), detail: error.to_string() })?,
+                    Some(event) = events.recv() => {
+                        self.timeline.record(Step::WsMan { action: event.action, detail: event.detail });
+                        if let Some(verdict) = self.finish_if_provisioned(&endpoint, discovery, setup) {
+                            spawn_after_setup(listener, endpoint, &setup.identity, self.config.shutdown.clone());
+                            return Ok(verdict);
+                        }
+                        continue;
+                    }
+                    () = tokio::time::sleep_until(self.config.deadline) => return Err(Reason::Timeout { phase: "WS-Management".into() }),
+                },
+            };
 
-            let accepted = judge.accepted_hash().expect("a completed handshake passed the judge");
-            fill_audit(&state, &accepted, peer, &tls, discovery);
-            self.serve_wsman(tls, &state).await?;
-
-            if let Some(verdict) = provisioned(&state, discovery, &accepted) {
-                let control_mode = state.lock().expect("AMT state lock").control_mode.short_name().to_owned();
-                self.timeline.record(Step::Provisioned { control_mode, provisioning_state: "post".into() });
-                return Ok(verdict);
-            }
-
-            (stream, peer) = self.before_deadline("WS-Management", listener.accept()).await?.map_err(|error| Reason::SetupFailed { step: "accept".into(), detail: error.to_string() })?;
+            let tls = self.setup_handshake(stream, peer, setup).await?;
+            fill_audit(&endpoint.state, &setup.judge, peer, &tls, discovery, &self.config.profile);
+            spawn_connection(tls, endpoint.clone(), events_tx.clone(), self.config.shutdown.clone());
         }
     }
 
-    /// Serves one WS-Management connection and records each request when it completes.
-    async fn serve_wsman(&mut self, tls: TlsStream, state: &Arc<Mutex<AmtState>>) -> Result<(), Reason> {
-        let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel::<WsManEvent>();
-        let served = serve_connection(tls, state.clone(), events_tx);
-        tokio::pin!(served);
+    /// Runs the TLS handshake of setup mode, in which the ME checks the setup server's
+    /// chain, and records the checks and the session.
+    async fn setup_handshake(&mut self, stream: TcpStream, peer: SocketAddr, setup: &SetupTls) -> Result<TlsStream, Reason> {
+        // Without TCP_NODELAY every WS-Management response waits for a delayed ACK.
+        let _ = stream.set_nodelay(true);
+        let tls = me_tls::accept(setup.config.clone(), stream, TLS_HANDSHAKE_TIMEOUT).await;
+        self.record_checks(&setup.judge);
+        let tls = tls.map_err(|error| setup.judge.refusal().unwrap_or(Reason::TlsFailed { error: error.to_string() }))?;
+        self.record_tls(peer, &tls);
+        Ok(tls)
+    }
 
-        let result = loop {
-            tokio::select! {
-                Some(event) = events.recv() => self.timeline.record(Step::WsMan { action: event.action, detail: event.detail }),
-                result = &mut served => break result,
-                () = tokio::time::sleep_until(self.config.deadline) => return Err(Reason::Timeout { phase: "WS-Management".into() }),
-            }
-        };
+    /// Returns the verdict once CommitChanges provisioned the ME, and logs the audit
+    /// record.
+    fn finish_if_provisioned(&mut self, endpoint: &WsManEndpoint, discovery: &Discovery, setup: &SetupTls) -> Option<Verdict> {
+        let accepted = setup.judge.accepted_hash()?;
+        let verdict = provisioned(&endpoint.state, discovery, &accepted)?;
+        let state = endpoint.state.lock().expect("AMT state lock");
+        let control_mode = state.control_mode.short_name().to_owned();
+        log_audit(&state.audit);
+        drop(state);
 
-        while let Ok(event) = events.try_recv() {
-            self.timeline.record(Step::WsMan { action: event.action, detail: event.detail });
-        }
-        result.map_err(|error| Reason::SetupFailed { step: "WS-Management".into(), detail: error.to_string() })
+        self.timeline.record(Step::Provisioned { control_mode, provisioning_state: "post".into() });
+        Some(verdict)
     }
 
     fn record_checks(&mut self, judge: &MeJudge) {
@@ -329,16 +348,129 @@ async fn identity(uuid: Uuid, key: MeKey) -> Result<(CertificateDer<'static>, ru
     made.map_err(|error| error.to_string())?.map_err(|error| error.to_string())
 }
 
-/// Fills the audit record a real ME keeps of its setup: which hash matched, the setup
-/// server's address and FQDN (from its certificate), and where the DNS suffix came from.
-fn fill_audit(state: &Mutex<AmtState>, matched: &CertHash, peer: SocketAddr, tls: &TlsStream, discovery: &Discovery) {
-    let leaf = tls.get_ref().1.peer_certificates().and_then(|chain| chain.first());
+/// The ME's TLS server of setup mode, the judge of the setup server's chain, and the
+/// self-signed identity it presents.
+struct SetupTls {
+    config: Arc<rustls::ServerConfig>,
+    judge: Arc<MeJudge>,
+    identity: Identity,
+}
+
+/// A certificate and its private key.
+struct Identity {
+    certificate: CertificateDer<'static>,
+    key: PrivateKeyDer<'static>,
+}
+
+/// Serves one connection on a task of its own, until the client closes it or the lab
+/// shuts down.
+fn spawn_connection(tls: TlsStream, endpoint: Arc<WsManEndpoint>, events: UnboundedSender<WsManEvent>, shutdown: CancellationToken) {
+    let task = async move {
+        tokio::select! {
+            result = serve_connection(tls, endpoint, events) => {
+                if let Err(error) = result {
+                    tracing::info!(%error, "WS-Management connection ended with an error");
+                }
+            }
+            () = shutdown.cancelled() => {}
+        }
+    };
+    tokio::spawn(tracing::Instrument::in_current_span(task));
+}
+
+/// Keeps serving WS-Management after setup, as a provisioned ME does, with the
+/// administrator the setup server set. TLS presents the certificate of the credential
+/// context when the setup server turned TLS on, and the self-signed one otherwise. No
+/// client certificate is requested any more.
+// NOTE: real firmware without TLS configured serves port 16992 without TLS after setup;
+// the emulator stays on 16993 with its self-signed certificate.
+fn spawn_after_setup(listener: TcpListener, endpoint: Arc<WsManEndpoint>, setup_identity: &Identity, shutdown: CancellationToken) {
+    let config = match after_setup_tls(&endpoint, setup_identity) {
+        Ok(config) => config,
+        Err(error) => {
+            tracing::warn!(%error, "no TLS server after setup: the configured certificate cannot be used");
+            return;
+        }
+    };
+    // The timeline ends with the verdict, so these events are dropped. The log at debug
+    // level still lists each request.
+    let (events, _) = tokio::sync::mpsc::unbounded_channel();
+
+    let task = async move {
+        tracing::info!(port = AMT_TLS_PORT, "serving WS-Management after setup");
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        tracing::warn!(%error, "accepting a WS-Management connection failed");
+                        continue;
+                    }
+                },
+                () = shutdown.cancelled() => break,
+            };
+            let _ = stream.set_nodelay(true);
+            match me_tls::accept(config.clone(), stream, TLS_HANDSHAKE_TIMEOUT).await {
+                Ok(tls) => spawn_connection(tls, endpoint.clone(), events.clone(), shutdown.clone()),
+                Err(error) => tracing::info!(%peer, %error, "TLS handshake after setup failed"),
+            }
+        }
+    };
+    tokio::spawn(tracing::Instrument::in_current_span(task));
+}
+
+fn after_setup_tls(endpoint: &WsManEndpoint, setup_identity: &Identity) -> Result<Arc<rustls::ServerConfig>, me_tls::TlsError> {
+    let state = endpoint.state.lock().expect("AMT state lock");
+    // NOTE: with MutualAuthentication on, firmware requires client certificates issued by
+    // its trusted roots; the emulator has no such list after setup and only warns.
+    let mutual = state.store.remote_mutual_authentication();
+    if mutual {
+        tracing::warn!("the TLS settings require client certificates, which the emulator does not check after setup");
+    }
+    match state.store.remote_tls_identity() {
+        Some(configured) => me_tls::server_config_without_client_auth(configured.certificate, configured.key),
+        None => me_tls::server_config_without_client_auth(setup_identity.certificate.clone(), setup_identity.key.clone_key()),
+    }
+}
+
+/// Fills the audit record a real ME keeps of its setup. It names the hash that matched
+/// and whether it is a default one, the setup server's address, and its FQDN and CA
+/// serial numbers from the chain it presented. It also says where the DNS suffix came
+/// from and when TLS started.
+fn fill_audit(state: &Mutex<AmtState>, judge: &MeJudge, peer: SocketAddr, tls: &TlsStream, discovery: &Discovery, profile: &FirmwareProfile) {
+    let Some(matched) = judge.accepted_hash() else { return };
+    let chain = tls.get_ref().1.peer_certificates().unwrap_or_default();
+    let leaf = chain.first();
     let mut state = state.lock().expect("AMT state lock");
 
-    state.audit.matched_root_hash = Some(matched.clone());
+    state.audit.matched_default_hash = profile.default_hashes().contains(&matched);
+    state.audit.matched_root_hash = Some(matched);
     state.audit.setup_server_ip = Some(peer.ip());
     state.audit.setup_server_fqdn = leaf.and_then(me_tls::certificate_dns_name);
+    state.audit.setup_server_certificate_sha256 = leaf.map(|der| CertHash::of_der(HashAlgorithm::Sha256, der).to_hex());
+    state.audit.ca_certificate_serials = chain.iter().skip(1).filter_map(serial_hex).collect();
     state.audit.dns_suffix_from_mebx = discovery.source == SuffixSource::Mebx;
+    state.audit.tls_start_time = Some(state.now());
+}
+
+fn serial_hex(der: &CertificateDer<'_>) -> Option<String> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
+    Some(hex::encode(parsed.tbs_certificate.raw_serial()))
+}
+
+/// Logs the audit record once the ME is provisioned, so the lab's log shows which
+/// certificate and root hash the setup used.
+fn log_audit(audit: &crate::me::wsman_server::AuditRecord) {
+    tracing::info!(
+        setup_server_fqdn = audit.setup_server_fqdn.as_deref().unwrap_or("-"),
+        setup_server_ip = ?audit.setup_server_ip,
+        setup_server_certificate_sha256 = audit.setup_server_certificate_sha256.as_deref().unwrap_or("-"),
+        matched_root_hash = %audit.matched_root_hash.as_ref().map(ToString::to_string).unwrap_or_default(),
+        default_hash = audit.matched_default_hash,
+        ca_serials = ?audit.ca_certificate_serials,
+        dns_suffix_from_mebx = audit.dns_suffix_from_mebx,
+        "provisioning audit record"
+    );
 }
 
 fn provisioned(state: &Mutex<AmtState>, discovery: &Discovery, matched: &CertHash) -> Option<Verdict> {

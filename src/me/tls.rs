@@ -85,6 +85,21 @@ pub(crate) fn server_config_with_versions(
     Ok(Arc::new(config))
 }
 
+/// Builds the TLS server configuration of a provisioned ME: TLS 1.2 and 1.3, the given
+/// certificate, and no client certificate asked for.
+pub fn server_config_without_client_auth(
+    cert: CertificateDer<'static>,
+    key: PrivateKeyDer<'static>,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let config = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS12, &rustls::version::TLS13])
+        .map_err(TlsError::Config)?
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .map_err(TlsError::Config)?;
+    Ok(Arc::new(config))
+}
+
 /// Returns the DNS name a certificate is issued to: its subject CN, or else its first DNS
 /// subject alternative name. The ME records it as the setup server's FQDN.
 pub fn certificate_dns_name(cert: &CertificateDer<'_>) -> Option<String> {

@@ -18,7 +18,7 @@ use crate::amt::hello::{CertHash, HashAlgorithm, HelloKind};
 use crate::amt::wsman::ProvisioningState;
 use crate::me::test_chain::TestChain;
 use crate::me::tls::{self as me_tls, ChainJudge, TlsError};
-use crate::me::wsman_server::{AdminCredentials, AmtState, WsManEvent, serve_connection};
+use crate::me::wsman_server::{AdminCredentials, AmtState, WsManEndpoint, WsManEvent, serve_connection};
 
 const WAIT: Duration = Duration::from_secs(20);
 const MEBX_PASSWORD: &str = "P@ssw0rd1";
@@ -49,15 +49,15 @@ impl Me {
         let config = me_tls::server_config_with_versions(certificate.clone(), key, judge, versions).unwrap();
         let listener = listen();
         let port = listener.local_addr().unwrap().port();
-        let state = Arc::new(Mutex::new(AmtState::new("4.1.1", Uuid::new_v4(), "vpro-1", "jcert.info")));
+        let endpoint = WsManEndpoint::new(AmtState::new("4.1.1", Uuid::new_v4(), "vpro-1", "jcert.info"));
+        let state = Arc::clone(&endpoint.state);
         let (events_sender, events) = unbounded_channel();
 
-        let task_state = Arc::clone(&state);
         let task = tokio::spawn(async move {
             let (stream, peer) = listener.accept().await.unwrap();
             let tls = me_tls::accept(config, stream, WAIT).await?;
-            fill_audit(&task_state, peer, tls.get_ref().1.peer_certificates().unwrap_or_default());
-            serve_connection(tls, task_state, events_sender).await.unwrap();
+            fill_audit(&endpoint.state, peer, tls.get_ref().1.peer_certificates().unwrap_or_default());
+            serve_connection(tls, endpoint, events_sender).await.unwrap();
             Ok(())
         });
         Self { port, certificate, state, events, task }

@@ -1,12 +1,18 @@
-//! Topology files: YAML -> raw types -> the checked lab model.
+//! Topology files: YAML -> located tree -> schema check -> raw types -> the checked lab
+//! model.
 //!
-//! Every problem in a file is reported at once, each with its line, column and YAML path,
-//! before any namespace is touched.
+//! Every problem in a file, structural (unknown, missing or repeated keys, wrong types)
+//! and semantic (host bits, unknown references, overlaps, ...), is reported at once,
+//! each with its line, column and YAML path, before any namespace is touched.
 
+mod de;
 mod error;
+mod graph;
 pub mod model;
 mod raw;
 mod resolve;
+mod schema;
+mod tree;
 
 use std::path::Path;
 
@@ -15,6 +21,8 @@ use crate::files::ReadError;
 pub use error::{LoadError, Problem};
 pub use model::*;
 pub use resolve::TIMEOUT_RANGE;
+pub use graph::{to_dot, to_mermaid};
+pub use schema::json_schema;
 
 /// Largest topology file read. Real topologies are a few kilobytes; the limit keeps a
 /// wrong path (a disk image, a log) from being read whole.
@@ -29,22 +37,47 @@ pub fn load(path: &Path) -> Result<Lab, LoadError> {
     parse(path, &bytes)
 }
 
-/// Parses and checks topology text; `path` is only used in messages.
+/// Parses and checks topology text; `path` names the file in messages, and relative file
+/// names in the topology start from its folder.
 pub fn parse(path: &Path, bytes: &[u8]) -> Result<Lab, LoadError> {
-    let text = std::str::from_utf8(bytes).map_err(|error| LoadError::Syntax {
+    let text = std::str::from_utf8(bytes).map_err(|error| LoadError::NotText { path: path.to_owned(), offset: error.valid_up_to() })?;
+    let tree = tree::parse(text).map_err(|error| LoadError::Syntax {
         path: path.to_owned(),
-        message: format!("the file is not UTF-8 text (invalid byte at offset {})", error.valid_up_to()),
+        line: error.at.line(),
+        column: error.at.column(),
+        message: error.message,
     })?;
 
-    let raw: raw::RawLab = serde_saphyr::from_str_with_options(text, parse_options())
-        .map_err(|error| LoadError::Syntax { path: path.to_owned(), message: error.to_string() })?;
+    let (tree, mut problems) = schema::check(tree);
+    let raw: raw::RawLab = match de::from_tree(&tree) {
+        Ok(raw) => raw,
+        Err(error) => return Err(schema_gap(path, problems, error)),
+    };
 
     let base = path.parent().unwrap_or(Path::new("."));
-    resolve::resolve(&raw, base).map_err(|problems| LoadError::Invalid { path: path.to_owned(), problems })
+    match resolve::resolve(&raw, base) {
+        Ok(lab) if problems.is_empty() => Ok(lab),
+        Ok(_) => Err(invalid(path, problems)),
+        Err(found) => {
+            problems.extend(found);
+            Err(invalid(path, problems))
+        }
+    }
 }
 
-fn parse_options() -> serde_saphyr::Options {
-    serde_saphyr::Options::default()
+/// Collects the problems in file order.
+fn invalid(path: &Path, mut problems: Vec<Problem>) -> LoadError {
+    problems.sort_by_key(|problem| (problem.line, problem.column));
+    LoadError::Invalid { path: path.to_owned(), problems }
+}
+
+/// Reports a typed-pass error, which means the schema let through what the raw types
+/// reject, after the structural problems found before it.
+fn schema_gap(path: &Path, mut problems: Vec<Problem>, error: de::TypedError) -> LoadError {
+    problems.sort_by_key(|problem| (problem.line, problem.column));
+    let at = error.at.unwrap_or(tree::Location::new(1, 1));
+    problems.push(Problem::at(&at, "", error.message));
+    LoadError::SchemaGap { path: path.to_owned(), problems }
 }
 
 #[cfg(test)]

@@ -141,6 +141,9 @@ pub struct Scope {
     pub option15_raw: Option<Vec<u8>>,
     #[serde(rename = "lease_time_secs", with = "humantime_serde_secs")]
     pub lease_time: Duration,
+    /// Whether the DHCP server registers `<option 12>.<domain>` of each lease in the lab's
+    /// DNS zones, an A and a PTR record, as Windows DHCP does with dynamic DNS.
+    pub dynamic_dns: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -8,7 +8,6 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use ipnetwork::Ipv4Network;
-use serde_saphyr::Spanned;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -22,6 +21,10 @@ mod certificate;
 mod mebx;
 mod exec;
 mod fleet;
+mod records;
+
+pub(super) use certificate::CHAIN_PARTS;
+pub(super) use mebx::SCHEDULE_NAMES;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_LEASE_TIME: Duration = Duration::from_secs(8 * 3600);
@@ -35,7 +38,7 @@ pub const TIMEOUT_RANGE: RangeInclusive<Duration> = Duration::from_millis(100)..
 /// (RFC 2132 9.2) and is not offered here.
 const LEASE_TIME_RANGE: RangeInclusive<Duration> = Duration::from_secs(1)..=Duration::from_secs(u32::MAX as u64 - 1);
 
-const KEY_NAMES: &[(&str, KeyKind)] = &[
+pub(super) const KEY_NAMES: &[(&str, KeyKind)] = &[
     ("rsa-2048", KeyKind::Rsa2048),
     ("rsa-3072", KeyKind::Rsa3072),
     ("rsa-4096", KeyKind::Rsa4096),
@@ -49,7 +52,7 @@ pub fn resolve(raw: &RawLab, base: &Path) -> Result<Lab, Vec<Problem>> {
     let lab = resolver.lab(raw);
 
     match lab {
-        Some(lab) if resolver.problems.is_empty() => Ok(lab),
+        Some(lab) if resolver.problems.is_empty() && resolver.suppressed == 0 => Ok(lab),
         _ => Err(resolver.problems),
     }
 }
@@ -72,6 +75,9 @@ struct DhcpPlan<'a> {
 #[derive(Default)]
 struct Resolver {
     problems: Vec<Problem>,
+    /// Problems dropped because they sit on a placeholder of the schema check, which
+    /// reported the missing or mistyped value already.
+    suppressed: usize,
     /// Every node name seen so far, with the path that defined it.
     node_names: HashMap<String, String>,
     /// Every static address seen so far, with the path that defined it.
@@ -81,22 +87,38 @@ struct Resolver {
     declared_vlans: BTreeSet<String>,
     declared_servers: BTreeSet<String>,
     declared_addresses: BTreeSet<String>,
+    /// VLAN keys of the scopes written, and VLANs a written relay may serve: its
+    /// `listen_vlan` and its server's VLAN. `None` when the schema check found
+    /// `dhcp.scopes` missing or invalid, so that nothing is known of scopes.
+    declared_scope_vlans: Option<BTreeSet<String>>,
+    declared_relay_vlans: BTreeSet<u16>,
+    /// Servers whose roles hold a placeholder of the schema check, so that a missing
+    /// role there is no problem of its own.
+    servers_with_unknown_roles: BTreeSet<String>,
     /// Folder of the topology file.
     base: PathBuf,
+    /// Every record resolved, with its place, for the checks across zones.
+    record_sites: Vec<records::RecordSite>,
+    /// Namespace of the switch, `<lab>-<switch>`, where the switch ports are.
+    switch_namespace: String,
 }
 
 impl Resolver {
     fn lab(&mut self, raw: &RawLab) -> Option<Lab> {
-        self.declared_vlans = raw.switch.vlans.0.iter().map(|(id, _)| id.value.clone()).collect();
+        self.declared_vlans = raw.switch.vlans.value.0.iter().map(|(id, _)| id.value.clone()).collect();
         self.declared_servers = raw.servers.0.iter().map(|(name, _)| name.value.clone()).collect();
         self.declared_addresses = raw.servers.0.iter().map(|(_, server)| server.value.address.value.trim().to_owned()).collect();
+        self.declared_scope_vlans = (!raw.dhcp.scopes.referenced.is_placeholder()).then(|| raw.dhcp.scopes.value.0.iter().map(|(key, _)| key.value.clone()).collect());
+        self.declared_relay_vlans = declared_relay_vlans(raw);
 
         let name = self.lab_name(&raw.lab);
+        self.switch_namespace = format!("{}-{}", raw.lab.value, raw.switch.name.value);
         let timeout = self.duration(raw.timeout.as_ref(), "timeout", DEFAULT_TIMEOUT, TIMEOUT_RANGE);
         let switch = self.switch(&raw.switch);
         let servers = self.servers(&raw.servers, &switch, name.as_deref());
         let zones = self.zones(&raw.zones, &servers);
-        let scopes = self.scopes(&raw.dhcp.scopes, &switch, &servers);
+        self.check_records(&servers);
+        let scopes = self.scopes(&raw.dhcp.scopes.value, &switch, &servers);
         let relays = self.relays(&raw.dhcp.relays, &servers, &scopes);
         let setup_server = self.setup_server(&raw.setup_server, &servers);
         let dhcp = DhcpPlan { servers: &servers, scopes: &scopes, relays: &relays };
@@ -118,7 +140,11 @@ impl Resolver {
     }
 
     fn report(&mut self, problem: Problem) {
-        self.problems.push(problem);
+        if problem.on_placeholder() {
+            self.suppressed += 1;
+        } else {
+            self.problems.push(problem);
+        }
     }
 
     fn lab_name(&mut self, name: &Spanned<String>) -> Option<String> {
@@ -134,6 +160,18 @@ impl Resolver {
     /// Checks a node name and that it is unused. Switch ports are named after their node,
     /// so the name must fit a Linux interface name.
     fn node_name(&mut self, name: &Spanned<String>, path: &str) -> bool {
+        // The switch has no port of its own; servers and clients do.
+        if name.value.len() > MAX_IFNAME_LEN && path != "switch.name" {
+            let message = format!(
+                "node name {:?} is too long: the lab names the node's switch port after it, and the interface {:?} in namespace {:?} would have {} characters, where Linux allows at most {MAX_IFNAME_LEN}",
+                name.value,
+                name.value,
+                self.switch_namespace,
+                name.value.len()
+            );
+            self.report(Problem::on(name, path, message).help(format!("use at most {MAX_IFNAME_LEN} characters, such as {:?}", shortened(&name.value))));
+            return false;
+        }
         if let Err(why) = check_node_name(&name.value) {
             self.report(Problem::on(name, path, format!("invalid node name {:?}: {why}", name.value)));
             return false;
@@ -152,7 +190,7 @@ impl Resolver {
         self.node_name(&raw.name, "switch.name");
 
         let mut vlans: Vec<Vlan> = Vec::new();
-        for (key, vlan) in &raw.vlans.0 {
+        for (key, vlan) in &raw.vlans.value.0 {
             let path = format!("switch.vlans.{}", key.value);
             if let Some(vlan) = self.vlan(key, vlan, &path) {
                 self.check_overlap(&vlans, &vlan, key, &path);
@@ -160,8 +198,8 @@ impl Resolver {
             }
         }
 
-        if raw.vlans.0.is_empty() {
-            self.report(Problem::on(&raw.name, "switch.vlans", "the switch has no VLANs").help("add at least one VLAN with its subnet and gateway"));
+        if raw.vlans.value.0.is_empty() {
+            self.report(Problem::on(&raw.vlans, "switch.vlans", "the switch has no VLANs").help("add at least one VLAN with its subnet and gateway"));
         }
         Switch { name: raw.name.value.clone(), vlans }
     }
@@ -267,6 +305,10 @@ impl Resolver {
         let address = self.address(&raw.value.address, &format!("{path}.address"));
         let fqdn = self.domain_name(&raw.value.fqdn, &format!("{path}.fqdn"));
         let roles = self.roles(&raw.value.roles, &format!("{path}.roles"));
+        let roles_unknown = raw.value.roles.referenced.is_placeholder() || raw.value.roles.value.iter().any(|role| role.referenced.is_placeholder());
+        if roles_unknown {
+            self.servers_with_unknown_roles.insert(name.value.clone());
+        }
 
         let (vlan, address) = (vlan?, address?);
         if !self.host_address_in(vlan.subnet, &raw.value.address, address, &format!("{path}.address")) {
@@ -298,9 +340,9 @@ impl Resolver {
         found
     }
 
-    fn roles(&mut self, raw: &[Spanned<String>], path: &str) -> BTreeSet<Role> {
+    fn roles(&mut self, raw: &Spanned<Vec<Spanned<String>>>, path: &str) -> BTreeSet<Role> {
         let mut roles = BTreeSet::new();
-        for (index, role) in raw.iter().enumerate() {
+        for (index, role) in raw.value.iter().enumerate() {
             match Role::NAMES.iter().find(|(name, _)| *name == role.value) {
                 Some((_, role)) => {
                     roles.insert(*role);
@@ -333,11 +375,15 @@ impl Resolver {
             }
             let names: Vec<&str> = servers.iter().map(|server| server.name.as_str()).collect();
             let problem = Problem::on(raw, path, format!("unknown server {:?}", raw.value));
-            self.report(problem.help(suggest(&raw.value, &names)));
+            let help = if names.is_empty() { format!("define {} under servers", raw.value) } else { suggest(&raw.value, &names) };
+            self.report(problem.help(help));
             return None;
         };
 
         if !server.has_role(role) {
+            if self.servers_with_unknown_roles.contains(&server.name) {
+                return None;
+            }
             let role_name = role.name();
             let problem = Problem::on(raw, path, format!("server {:?} does not have the {role_name} role", raw.value));
             self.report(problem.help(format!("add {role_name} to servers.{}.roles", raw.value)));
@@ -366,14 +412,15 @@ impl Resolver {
         let zone_servers: Vec<String> = raw
             .value
             .servers
+            .value
             .iter()
             .enumerate()
             .filter_map(|(index, name)| self.server_with_role(name, Role::Dns, servers, &format!("{path}.servers[{index}]")))
             .map(|server| server.name.clone())
             .collect();
 
-        if raw.value.servers.is_empty() {
-            self.report(Problem::on(raw, format!("{path}.servers"), "the zone has no DNS server").help("list at least one server with the dns role"));
+        if raw.value.servers.value.is_empty() {
+            self.report(Problem::on(&raw.value.servers, format!("{path}.servers"), "the zone has no DNS server").help("list at least one server with the dns role"));
         }
 
         let origin_name = origin_name?;
@@ -404,6 +451,7 @@ impl Resolver {
                 return None;
             }
         };
+        self.record_sites.push(records::RecordSite { zone: origin.clone(), owner: owner.clone(), data: data.clone(), at: name.referenced, path: path.to_owned() });
         Some(ZoneRecord { name: owner, data })
     }
 
@@ -432,6 +480,11 @@ impl Resolver {
         let domain = raw.value.domain.as_ref().and_then(|domain| self.domain_name(domain, &format!("{path}.domain")));
         let option15_raw = raw.value.option15_raw.as_ref().and_then(|value| self.option15_raw(value, raw.value.domain.is_some(), &format!("{path}.option15_raw")));
         let lease_time = self.duration(raw.value.lease_time.as_ref(), &format!("{path}.lease_time"), DEFAULT_LEASE_TIME, LEASE_TIME_RANGE);
+        let dynamic_dns = raw.value.dynamic_dns.as_ref().is_some_and(|flag| flag.value);
+        if let Some(flag) = raw.value.dynamic_dns.as_ref().filter(|flag| flag.value && raw.value.domain.is_none()) {
+            let problem = Problem::on(flag, format!("{path}.dynamic_dns"), "dynamic_dns needs domain: a lease is registered as <option 12>.<domain>");
+            self.report(problem.help("set domain, or remove dynamic_dns"));
+        }
 
         let vlan = vlan?;
         Some(Scope {
@@ -444,6 +497,7 @@ impl Resolver {
             domain,
             option15_raw,
             lease_time,
+            dynamic_dns,
         })
     }
 
@@ -510,7 +564,8 @@ impl Resolver {
             return None;
         }
 
-        let static_in_range: Vec<(Ipv4Addr, String)> = self.addresses.iter().filter(|(address, _)| (first..=last).contains(*address)).map(|(address, owner)| (*address, owner.clone())).collect();
+        let mut static_in_range: Vec<(Ipv4Addr, String)> = self.addresses.iter().filter(|(address, _)| (first..=last).contains(*address)).map(|(address, owner)| (*address, owner.clone())).collect();
+        static_in_range.sort();
         for (address, owner) in static_in_range {
             let problem = Problem::on(raw, path, format!("range {first}-{last} contains {address}, the static address of {owner}"));
             self.report(problem.help("start or end the range so that it leaves out every static address"));
@@ -547,7 +602,9 @@ impl Resolver {
             self.report(problem.help(format!("a relay listens on its own VLAN: set listen_vlan to {}", relay.vlan)));
             return None;
         }
-        if !scopes.iter().any(|scope| scope.vlan == listen_vlan && scope.server == target.name) {
+        let scope_declared = self.declared_scope_vlans.as_ref().is_none_or(|declared| declared.contains(&listen_vlan.to_string()));
+        let scope_built = scopes.iter().any(|scope| scope.vlan == listen_vlan);
+        if !scopes.iter().any(|scope| scope.vlan == listen_vlan && scope.server == target.name) && (scope_built || !scope_declared) {
             let problem = Problem::on(&raw.value.server, format!("{path}.server"), format!("server {} has no scope for VLAN {listen_vlan}", target.name));
             self.report(problem.help(format!("add dhcp.scopes.{listen_vlan} with server: {}", target.name)));
             return None;
@@ -564,38 +621,30 @@ impl Resolver {
 
     fn setup_server(&mut self, raw: &Spanned<RawSetupServer>, servers: &[Server]) -> Option<SetupServer> {
         let server = self.server_with_role(&raw.value.server, Role::SetupServer, servers, "setup_server.server");
-        let port = match &raw.value.port {
-            None => Some(DEFAULT_HELLO_PORT),
-            Some(port) => match u16::try_from(port.value) {
-                Ok(port @ 1..) => Some(port),
-                _ => {
-                    self.report(Problem::on(port, "setup_server.port", format!("invalid port {}: must be from 1 to 65535", port.value)));
-                    None
-                }
-            },
-        };
+        // The schema limits the port to 1..=65535.
+        let port = raw.value.port.as_ref().map_or(DEFAULT_HELLO_PORT, |port| port.value);
         let base = self.base.clone();
-        let certificate = self.certificate(&raw.value.certificate, &raw.referenced, &base);
+        let certificate = self.certificate(&raw.value.certificate, &base);
 
         let server = server?;
         Some(SetupServer {
             server: server.name.clone(),
             address: server.address,
             fqdn: server.fqdn.clone(),
-            port: port?,
+            port,
             certificate: certificate?,
         })
     }
 
-    fn clients(&mut self, raw: &Entries<RawClient>, switch: &Switch, dhcp: &DhcpPlan, context: ClientContext) -> Vec<Client> {
-        if raw.0.is_empty() {
-            self.report(Problem::at(&serde_saphyr::Location::UNKNOWN, "clients", "the lab has no vPro clients").help("add at least one client under clients"));
+    fn clients(&mut self, raw: &Spanned<Entries<RawClient>>, switch: &Switch, dhcp: &DhcpPlan, context: ClientContext) -> Vec<Client> {
+        if raw.value.0.is_empty() {
+            self.report(Problem::on(raw, "clients", "the lab has no vPro clients").help("add at least one client under clients"));
         }
         let mut clients = Vec::new();
-        for (name, client) in &raw.0 {
+        for (name, client) in &raw.value.0 {
             clients.extend(self.client_entry(name, client, switch, dhcp, &context));
         }
-        self.check_pool_sizes(&raw.0, &clients, dhcp);
+        self.check_pool_sizes(&raw.value.0, &clients, dhcp);
         clients
     }
 
@@ -632,7 +681,13 @@ impl Resolver {
     /// Checks that a client's VLAN has a scope, served from that VLAN or through a relay on
     /// it, because DHCP broadcasts do not cross the L3 switch.
     fn check_dhcp_reach(&mut self, vlan: &Vlan, raw: &Spanned<u16>, dhcp: &DhcpPlan, path: &str) {
+        let vlan_key = vlan.id.to_string();
         let Some(scope) = dhcp.scopes.iter().find(|scope| scope.vlan == vlan.id) else {
+            // A scope that failed its own checks, or scopes the schema check found
+            // missing, were reported already.
+            if self.declared_scope_vlans.as_ref().is_none_or(|declared| declared.contains(&vlan_key)) {
+                return;
+            }
             let problem = Problem::on(raw, path, format!("VLAN {} has no DHCP scope, so the client gets no address", vlan.id));
             self.report(problem.help(format!("add dhcp.scopes.{}", vlan.id)));
             return;
@@ -640,7 +695,7 @@ impl Resolver {
 
         let local = dhcp.servers.iter().any(|server| server.name == scope.server && server.vlan == vlan.id);
         let relayed = dhcp.relays.iter().any(|relay| relay.listen_vlan == vlan.id && relay.dhcp_server == scope.server);
-        if !(local || relayed) {
+        if !(local || relayed || self.declared_relay_vlans.contains(&vlan.id)) {
             let problem = Problem::on(raw, path, format!("DHCP server {} is not on VLAN {} and no relay on VLAN {} forwards to it", scope.server, vlan.id, vlan.id));
             self.report(problem.help(format!("add a server with the dhcp-relay role on VLAN {} and list it under dhcp.relays", vlan.id)));
         }
@@ -720,12 +775,25 @@ fn check_node_name(name: &str) -> Result<(), String> {
         return Err("empty".into());
     }
     if name.len() > MAX_IFNAME_LEN {
-        return Err(format!("{} characters, at most {MAX_IFNAME_LEN} fit a Linux interface name, which switch ports are named after", name.len()));
+        return Err(format!("{} characters, at most {MAX_IFNAME_LEN} allowed", name.len()));
     }
     if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') || name.starts_with('-') {
         return Err("use lowercase letters, digits and '-', not at the start".into());
     }
     Ok(())
+}
+
+/// VLANs that the relays written in the file may serve, valid or not: each relay's
+/// `listen_vlan` and the VLAN of its server.
+fn declared_relay_vlans(raw: &RawLab) -> BTreeSet<u16> {
+    let server_vlan = |name: &str| raw.servers.0.iter().find(|(key, _)| key.value == name).map(|(_, server)| server.value.vlan.value);
+    raw.dhcp.relays.0.iter().flat_map(|(name, relay)| [Some(relay.value.listen_vlan.value), server_vlan(&name.value)]).flatten().collect()
+}
+
+/// Suggests a node name that fits an interface name: the first characters, without a
+/// trailing '-'.
+fn shortened(name: &str) -> String {
+    name.chars().take(MAX_IFNAME_LEN).collect::<String>().trim_end_matches('-').to_owned()
 }
 
 /// Derives a locally administered unicast MAC from the lab and node names, so that a lab
@@ -742,7 +810,7 @@ pub(super) fn derived_uuid(lab: &str, node: &str) -> Uuid {
 }
 
 /// Names the closest valid choice, or lists them all.
-fn suggest(value: &str, choices: &[&str]) -> String {
+pub(super) fn suggest(value: &str, choices: &[&str]) -> String {
     let closest = choices.iter().map(|choice| (strsim::levenshtein(value, choice), *choice)).min();
     match closest {
         Some((distance, choice)) if distance <= 3 => format!("did you mean {choice:?}?"),

@@ -127,20 +127,21 @@ fn relay_on_wrong_vlan_rejected() {
 }
 
 #[test]
-fn unknown_key_is_a_syntax_error_with_line() {
-    let text = REFERENCE_SINGLE.replace("    fqdn: dc1.jcert.info", "    fqdm: dc1.jcert.info");
+fn unknown_key_reported_with_semantic_problems() {
+    let text = REFERENCE_SINGLE.replace("    fqdn: dc1.jcert.info", "    fqdm: dc1.jcert.info").replace("subnet: 192.168.90.0/24", "subnet: 192.168.90.5/24");
+    let found = problems(&text);
 
-    match parse_text(&text) {
-        Err(LoadError::Syntax { message, .. }) => assert!(message.contains("fqdm"), "{message}"),
-        other => panic!("expected a syntax error, got {other:?}"),
-    }
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!((found[0].path.as_str(), found[0].line), ("switch.vlans.90.subnet", 13));
+    assert_eq!((found[1].path.as_str(), found[1].line), ("servers.dc1.fqdm", 20));
+    assert_eq!(found[1].help.as_deref(), Some("did you mean \"fqdn\"?"));
 }
 
 #[test]
 fn binary_input_rejected() {
     let result = parse(Path::new("garbage.bin"), &[0xff, 0xfe, 0x00, 0x12]);
 
-    assert!(matches!(result, Err(LoadError::Syntax { .. })));
+    assert!(matches!(result, Err(LoadError::NotText { offset: 0, .. })), "{result:?}");
 }
 
 #[test]

@@ -112,6 +112,31 @@ pub struct SetHighAccuracyTimeSynch {
     pub tm2: i64,
 }
 
+/// `AMT_SetupAndConfigurationService.GetProvisioningAuditRecord` output: the record the
+/// firmware keeps of its last PKI setup.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProvisioningAuditRecord {
+    /// 1 for PKI, 2 for PSK, 0 before any setup.
+    pub provisioning_tls_mode: u8,
+    /// Whether the DNS suffix came from MEBx (`SecureDNS`), not from DHCP option 15.
+    pub secure_dns: bool,
+    pub host_initiated: bool,
+    /// The setup server's FQDN from its certificate.
+    pub prov_server_fqdn: String,
+    /// Algorithm of the matched root hash: 1 SHA-1, 2 SHA-256, 3 SHA-384.
+    pub selected_hash_type: u8,
+    /// The matched root hash, base64 as the SDK types it.
+    pub selected_hash_data: String,
+    /// Serial numbers of the chain's CA certificates, intermediate first, in hex.
+    pub ca_certificate_serials: Vec<String>,
+    /// Whether the matched hash is one of the firmware's default hashes.
+    pub is_oem_default: bool,
+    pub prov_server_ip: String,
+    /// When the TLS session of the setup started, as xs:dateTime.
+    pub tls_start_time: String,
+    pub return_value: ReturnValue,
+}
+
 /// `GetLowAccuracyTimeSynch_OUTPUT`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LowAccuracyTime {
@@ -281,14 +306,24 @@ impl SetAdminAclEntryEx {
         })
     }
 
-    /// Decodes the 16-byte HA1 carried in `DigestPassword`.
+    /// Decodes the 16-byte HA1 carried in `DigestPassword`: base64 as the SDK types the
+    /// field, or 32 hex digits.
+    ///
+    /// MeshCentral 1.1.55 sends the hex form and then logs in with the password, which
+    /// works on real firmware, so firmware reads that form too. The two cannot be
+    /// confused: base64 of 16 bytes has 24 characters, hex has 32.
     pub fn ha1(&self) -> Result<[u8; 16], WsManError> {
         let invalid = || WsManError::InvalidValue {
             field: "SetAdminAclEntryEx_INPUT.DigestPassword".into(),
             value: self.digest_password.clone(),
-            expected: "base64 of a 16-byte MD5 digest",
+            expected: "base64 of a 16-byte MD5 digest, or its 32 hex digits",
         };
-        let bytes = base64::engine::general_purpose::STANDARD.decode(&self.digest_password).map_err(|_| invalid())?;
+        let value = &self.digest_password;
+        let bytes = if value.len() == 32 && value.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+            hex::decode(value).map_err(|_| invalid())?
+        } else {
+            base64::engine::general_purpose::STANDARD.decode(value).map_err(|_| invalid())?
+        };
         bytes.try_into().map_err(|_| invalid())
     }
 }
@@ -315,6 +350,45 @@ impl SetHighAccuracyTimeSynch {
             ta0: input.parse_property("Ta0", "seconds since 1970")?,
             tm1: input.parse_property("Tm1", "seconds since 1970")?,
             tm2: input.parse_property("Tm2", "seconds since 1970")?,
+        })
+    }
+}
+
+impl ProvisioningAuditRecord {
+    pub const METHOD: &'static str = "GetProvisioningAuditRecord";
+
+    pub fn to_output(&self) -> CimObject {
+        let mut output = method_output(uri::AMT_SETUP_AND_CONFIGURATION_SERVICE, Self::METHOD, self.return_value);
+        for serial in &self.ca_certificate_serials {
+            output = output.with("CaCertificateSerials", serial);
+        }
+        output
+            .with("HostInitiated", self.host_initiated)
+            .with("IsOemDefault", self.is_oem_default)
+            .with("IsTimeValid", true)
+            .with("ProvServerFQDN", &self.prov_server_fqdn)
+            .with("ProvServerIP", &self.prov_server_ip)
+            .with("ProvisioningTLSMode", self.provisioning_tls_mode)
+            .with("SecureDNS", self.secure_dns)
+            .with("SelectedHashData", &self.selected_hash_data)
+            .with("SelectedHashType", self.selected_hash_type)
+            .with("TlsStartTime", &self.tls_start_time)
+    }
+
+    pub fn from_output(output: &CimObject) -> Result<Self, WsManError> {
+        let text = |name| output.property(name).unwrap_or_default().trim().to_owned();
+        Ok(Self {
+            provisioning_tls_mode: output.parse_property("ProvisioningTLSMode", "0, 1 (PKI) or 2 (PSK)")?,
+            secure_dns: output.bool_property("SecureDNS")?.unwrap_or(false),
+            host_initiated: output.bool_property("HostInitiated")?.unwrap_or(false),
+            prov_server_fqdn: text("ProvServerFQDN"),
+            selected_hash_type: output.parse_property("SelectedHashType", "1, 2 or 3")?,
+            selected_hash_data: text("SelectedHashData"),
+            ca_certificate_serials: output.properties.iter().filter(|(name, _)| name == "CaCertificateSerials").map(|(_, value)| value.trim().to_owned()).collect(),
+            is_oem_default: output.bool_property("IsOemDefault")?.unwrap_or(false),
+            prov_server_ip: text("ProvServerIP"),
+            tls_start_time: text("TlsStartTime"),
+            return_value: return_value(output)?,
         })
     }
 }
@@ -406,6 +480,33 @@ mod tests {
         assert_eq!(SetAdminAclEntryEx::from_input(&through_xml(acl.to_input())).unwrap(), acl);
         assert_eq!(SetHighAccuracyTimeSynch::from_input(&through_xml(time.to_input())).unwrap(), time);
         assert_eq!(LowAccuracyTime::from_output(&through_xml(low.to_output())).unwrap(), low);
+    }
+
+    #[test]
+    fn admin_acl_reads_hex_digest_password() {
+        // MeshCentral's form: MD5("admin:Digest:ABC:secret") in hex.
+        let acl = SetAdminAclEntryEx { username: "admin".into(), digest_password: "c9f2d1f3cda6844057d3d95e6ae21c29".into() };
+
+        assert_eq!(acl.ha1().unwrap(), SetAdminAclEntryEx::new("admin", "Digest:ABC", "secret").ha1().unwrap());
+    }
+
+    #[test]
+    fn audit_record_round_trip() {
+        let record = ProvisioningAuditRecord {
+            provisioning_tls_mode: 1,
+            secure_dns: false,
+            host_initiated: false,
+            prov_server_fqdn: "scs.jcert.info".into(),
+            selected_hash_type: 2,
+            selected_hash_data: "FGX6IFOXuHb6pvCplY5VkOQPzH+qT7fCyGd1Iftftlg=".into(),
+            ca_certificate_serials: vec!["0a1b".into(), "2c3d".into()],
+            is_oem_default: false,
+            prov_server_ip: "192.168.90.20".into(),
+            tls_start_time: "2024-01-01T00:00:00Z".into(),
+            return_value: ReturnValue::SUCCESS,
+        };
+
+        assert_eq!(ProvisioningAuditRecord::from_output(&through_xml(record.to_output())).unwrap(), record);
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use uuid::Uuid;
 
 use super::fault::Fault;
+use super::reference::{EndpointReference, emit_selector_set, parse_selector_set};
 use super::xml::{XmlElement, escape, parse_document};
 use super::{ANONYMOUS, WSMAN_PATH, WsManError, action, ns};
 
@@ -14,8 +15,35 @@ const PREFIXES: &str = concat!(
     r#"xmlns:s="http://www.w3.org/2003/05/soap-envelope" "#,
     r#"xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" "#,
     r#"xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd" "#,
-    r#"xmlns:n="http://schemas.xmlsoap.org/ws/2004/09/enumeration""#,
+    r#"xmlns:n="http://schemas.xmlsoap.org/ws/2004/09/enumeration" "#,
+    r#"xmlns:t="http://schemas.xmlsoap.org/ws/2004/09/transfer""#,
 );
+
+/// The class namespaces of a body, in order of first use; the one at index `i` is bound
+/// to the prefix `h{i}`.
+struct ClassPrefixes<'a>(Vec<&'a str>);
+
+impl<'a> ClassPrefixes<'a> {
+    fn of(body: &'a Body) -> Self {
+        let objects: Vec<&CimObject> = match body {
+            Body::Object(object) => vec![object],
+            Body::PullResponse { items, .. } => items.iter().collect(),
+            _ => Vec::new(),
+        };
+        let mut namespaces: Vec<&str> = Vec::new();
+        for object in objects {
+            if !namespaces.contains(&object.namespace.as_str()) {
+                namespaces.push(&object.namespace);
+            }
+        }
+        Self(namespaces)
+    }
+
+    fn prefix(&self, namespace: &str) -> String {
+        let index = self.0.iter().position(|known| *known == namespace).unwrap_or_default();
+        format!("h{index}")
+    }
+}
 
 /// Timeout a request offers the ME, as MeshCentral and Open AMT clients send it.
 const OPERATION_TIMEOUT: &str = "PT60S";
@@ -75,6 +103,8 @@ pub enum Body {
         items: Vec<CimObject>,
         end_of_sequence: bool,
     },
+    /// WS-Transfer CreateResponse: where the new instance is.
+    ResourceCreated(EndpointReference),
     Fault(Fault),
 }
 
@@ -87,20 +117,32 @@ pub struct CimObject {
     /// Element namespace: the class's resource URI.
     pub namespace: String,
     /// Properties in document order; array properties repeat their name.
-    // NOTE: a property with child elements (an endpoint reference) keeps only its own
-    // text; none of the classes used during setup has one.
     pub properties: Vec<(String, String)>,
+    /// Properties that are endpoint references, in document order. They are written
+    /// after the plain properties.
+    pub references: Vec<(String, EndpointReference)>,
 }
 
 impl CimObject {
     pub fn new(name: impl Into<String>, namespace: impl Into<String>) -> Self {
-        Self { name: name.into(), namespace: namespace.into(), properties: Vec::new() }
+        Self { name: name.into(), namespace: namespace.into(), properties: Vec::new(), references: Vec::new() }
     }
 
     /// Appends a property.
     pub fn with(mut self, name: impl Into<String>, value: impl ToString) -> Self {
         self.properties.push((name.into(), value.to_string()));
         self
+    }
+
+    /// Appends a property that is an endpoint reference.
+    pub fn with_reference(mut self, name: impl Into<String>, reference: EndpointReference) -> Self {
+        self.references.push((name.into(), reference));
+        self
+    }
+
+    /// First endpoint reference of that name.
+    pub fn reference(&self, name: &str) -> Option<&EndpointReference> {
+        self.references.iter().find(|(key, _)| key == name).map(|(_, reference)| reference)
     }
 
     /// First value of a property.
@@ -142,21 +184,30 @@ impl CimObject {
             .transpose()
     }
 
-    fn emit(&self, out: &mut String) {
+    /// Writes the element with `prefix`, which the envelope binds to the namespace.
+    fn emit(&self, out: &mut String, prefix: &str) {
         let name = &self.name;
-        let _ = write!(out, r#"<h:{name} xmlns:h="{}">"#, escape(&self.namespace));
+        let _ = write!(out, "<{prefix}:{name}>");
         for (key, value) in &self.properties {
-            let _ = write!(out, "<h:{key}>{}</h:{key}>", escape(value));
+            let _ = write!(out, "<{prefix}:{key}>{}</{prefix}:{key}>", escape(value));
         }
-        let _ = write!(out, "</h:{name}>");
+        for (key, reference) in &self.references {
+            let _ = write!(out, "<{prefix}:{key}>");
+            reference.emit_children(out);
+            let _ = write!(out, "</{prefix}:{key}>");
+        }
+        let _ = write!(out, "</{prefix}:{name}>");
     }
 
     fn from_element(element: &XmlElement) -> Self {
-        Self {
-            name: element.name.clone(),
-            namespace: element.namespace.clone().unwrap_or_default(),
-            properties: element.children.iter().map(|child| (child.name.clone(), child.text.clone())).collect(),
+        let mut object = Self::new(element.name.clone(), element.namespace.clone().unwrap_or_default());
+        for child in &element.children {
+            match EndpointReference::parse(child) {
+                Some(reference) => object.references.push((child.name.clone(), reference)),
+                None => object.properties.push((child.name.clone(), child.text.clone())),
+            }
         }
+        object
     }
 }
 
@@ -193,6 +244,12 @@ impl Envelope {
 
     pub fn pull(resource_uri: &str, context: &str, max_elements: Option<u32>, message_id: &str) -> Self {
         Self::request(action::PULL, resource_uri, message_id, Body::Pull { context: context.into(), max_elements })
+    }
+
+    /// Creates a WS-Transfer Create of a new instance.
+    pub fn create(object: CimObject, message_id: &str) -> Self {
+        let resource_uri = object.namespace.clone();
+        Self::request(action::CREATE, &resource_uri, message_id, Body::Object(object))
     }
 
     /// Creates a method invocation, whose `input` is the `<Method>_INPUT` element.
@@ -236,13 +293,23 @@ impl Envelope {
         }
     }
 
-    /// Encodes the envelope as UTF-8 XML.
+    /// Encodes the envelope as UTF-8 XML. Empty elements are written with an end tag, as
+    /// AMT firmware writes them: MeshCentral 1.1.55 reads `<a/>` as an element left open.
+    ///
+    /// The namespaces of the classes in the body are declared on the envelope, with the
+    /// prefixes `h0`, `h1`, ..., as firmware does: MeshCentral 1.1.55 reads an attribute
+    /// on an instance element as part of the instance.
     pub fn to_xml(&self) -> String {
+        let classes = ClassPrefixes::of(&self.body);
         let mut out = String::with_capacity(1024);
-        let _ = write!(out, r#"<?xml version="1.0" encoding="UTF-8"?><s:Envelope {PREFIXES}><s:Header>"#);
+        let _ = write!(out, r#"<?xml version="1.0" encoding="UTF-8"?><s:Envelope {PREFIXES}"#);
+        for (index, namespace) in classes.0.iter().enumerate() {
+            let _ = write!(out, r#" xmlns:h{index}="{}""#, escape(namespace));
+        }
+        out.push_str("><s:Header>");
         self.header.emit(&mut out);
         out.push_str("</s:Header><s:Body>");
-        self.body.emit(&mut out);
+        self.body.emit(&mut out, &classes);
         out.push_str("</s:Body></s:Envelope>");
         out
     }
@@ -285,19 +352,7 @@ impl Header {
     }
 
     fn emit_selectors(&self, out: &mut String) {
-        if self.selectors.is_empty() {
-            return;
-        }
-        out.push_str("<w:SelectorSet>");
-        for selector in &self.selectors {
-            let _ = write!(
-                out,
-                r#"<w:Selector Name="{}">{}</w:Selector>"#,
-                escape(&selector.name),
-                escape(&selector.value)
-            );
-        }
-        out.push_str("</w:SelectorSet>");
+        emit_selector_set(out, &self.selectors);
     }
 
     fn parse(header: &XmlElement) -> Result<Self, WsManError> {
@@ -310,12 +365,7 @@ impl Header {
             .child(ns::ADDRESSING, "ReplyTo")
             .and_then(|reply_to| reply_to.child(ns::ADDRESSING, "Address"))
             .map(|address| address.trimmed_text().to_owned());
-        let selectors = header
-            .child(ns::WSMAN, "SelectorSet")
-            .map(|set| {
-                set.children.iter().filter(|child| child.is(ns::WSMAN, "Selector")).map(Selector::parse).collect()
-            })
-            .unwrap_or_default();
+        let selectors = header.child(ns::WSMAN, "SelectorSet").map(parse_selector_set).unwrap_or_default();
 
         Ok(Self {
             action,
@@ -335,15 +385,6 @@ impl Header {
     }
 }
 
-impl Selector {
-    fn parse(element: &XmlElement) -> Self {
-        Self {
-            name: element.attribute("Name").unwrap_or_default().to_owned(),
-            value: element.trimmed_text().to_owned(),
-        }
-    }
-}
-
 impl Body {
     /// Short name of the body kind, for error messages.
     pub fn describe(&self) -> String {
@@ -354,15 +395,16 @@ impl Body {
             Self::EnumerateResponse { .. } => "EnumerateResponse".into(),
             Self::Pull { .. } => "Pull".into(),
             Self::PullResponse { .. } => "PullResponse".into(),
+            Self::ResourceCreated(_) => "ResourceCreated".into(),
             Self::Fault(fault) => format!("fault {}", fault.subcode),
         }
     }
 
-    fn emit(&self, out: &mut String) {
+    fn emit(&self, out: &mut String, classes: &ClassPrefixes<'_>) {
         match self {
             Self::Empty => {}
-            Self::Object(object) => object.emit(out),
-            Self::Enumerate => out.push_str("<n:Enumerate/>"),
+            Self::Object(object) => object.emit(out, &classes.prefix(&object.namespace)),
+            Self::Enumerate => out.push_str("<n:Enumerate></n:Enumerate>"),
             Self::EnumerateResponse { context } => {
                 let _ = write!(
                     out,
@@ -379,12 +421,17 @@ impl Body {
             }
             Self::PullResponse { items, end_of_sequence } => {
                 out.push_str("<n:PullResponse><n:Items>");
-                items.iter().for_each(|item| item.emit(out));
+                items.iter().for_each(|item| item.emit(out, &classes.prefix(&item.namespace)));
                 out.push_str("</n:Items>");
                 if *end_of_sequence {
-                    out.push_str("<n:EndOfSequence/>");
+                    out.push_str("<n:EndOfSequence></n:EndOfSequence>");
                 }
                 out.push_str("</n:PullResponse>");
+            }
+            Self::ResourceCreated(reference) => {
+                out.push_str("<t:ResourceCreated>");
+                reference.emit_children(out);
+                out.push_str("</t:ResourceCreated>");
             }
             Self::Fault(fault) => fault.emit(out),
         }
@@ -410,6 +457,10 @@ impl Body {
             Ok(Self::Pull { context: context()?, max_elements: parse_max_elements(element)? })
         } else if enumeration("PullResponse") {
             Ok(parse_pull_response(element))
+        } else if element.is(ns::TRANSFER, "ResourceCreated") {
+            let reference = EndpointReference::parse(element)
+                .ok_or(WsManError::MissingElement { element: "wxf:ResourceCreated/wsa:Address" })?;
+            Ok(Self::ResourceCreated(reference))
         } else if element.is(ns::SOAP, "Fault") {
             Ok(Self::Fault(Fault::parse(element)?))
         } else {

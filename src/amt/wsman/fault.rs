@@ -50,6 +50,8 @@ pub enum FaultSubcode {
     InternalError,
     /// `wsen:InvalidEnumerationContext`: unknown or finished enumeration.
     InvalidEnumerationContext,
+    /// `wxf:InvalidRepresentation`: a Create or Put body the resource cannot take.
+    InvalidRepresentation,
     /// A subcode this module does not name.
     Other { namespace: Option<String>, name: String },
 }
@@ -99,7 +101,7 @@ impl Fault {
             Some(detail) => {
                 let _ = write!(out, "<s:Detail>{}</s:Detail>", escape(detail));
             }
-            None => out.push_str("<s:Detail/>"),
+            None => out.push_str("<s:Detail></s:Detail>"),
         }
         out.push_str("</s:Fault>");
     }
@@ -168,7 +170,7 @@ impl FaultCode {
 }
 
 /// Every named subcode with its namespace and local name.
-const NAMED_SUBCODES: [(FaultSubcode, &str, &str); 9] = [
+const NAMED_SUBCODES: [(FaultSubcode, &str, &str); 10] = [
     (FaultSubcode::DestinationUnreachable, ns::ADDRESSING, "DestinationUnreachable"),
     (FaultSubcode::ActionNotSupported, ns::ADDRESSING, "ActionNotSupported"),
     (FaultSubcode::InvalidMessageInformationHeader, ns::ADDRESSING, "InvalidMessageInformationHeader"),
@@ -178,6 +180,7 @@ const NAMED_SUBCODES: [(FaultSubcode, &str, &str); 9] = [
     (FaultSubcode::InvalidSelectors, ns::WSMAN, "InvalidSelectors"),
     (FaultSubcode::InternalError, ns::WSMAN, "InternalError"),
     (FaultSubcode::InvalidEnumerationContext, ns::ENUMERATION, "InvalidEnumerationContext"),
+    (FaultSubcode::InvalidRepresentation, ns::TRANSFER, "InvalidRepresentation"),
 ];
 
 impl FaultSubcode {
@@ -200,6 +203,7 @@ impl FaultSubcode {
         match self.namespace() {
             Some(ns::ADDRESSING) => action::ADDRESSING_FAULT,
             Some(ns::ENUMERATION) => action::ENUMERATION_FAULT,
+            Some(ns::TRANSFER) => action::TRANSFER_FAULT,
             _ => action::WSMAN_FAULT,
         }
     }
@@ -218,6 +222,7 @@ impl FaultSubcode {
             Some(ns::ADDRESSING) => Some("a"),
             Some(ns::WSMAN) => Some("w"),
             Some(ns::ENUMERATION) => Some("n"),
+            Some(ns::TRANSFER) => Some("t"),
             _ => None,
         }
     }
@@ -236,6 +241,7 @@ impl fmt::Display for FaultSubcode {
         match self.prefix() {
             Some("a") => write!(f, "wsa:{}", self.name()),
             Some("w") => write!(f, "wsman:{}", self.name()),
+            Some("t") => write!(f, "wxf:{}", self.name()),
             Some(_) => write!(f, "wsen:{}", self.name()),
             None => write!(f, "{}", self.name()),
         }

@@ -10,16 +10,24 @@ mod class;
 pub mod digest;
 mod envelope;
 mod fault;
+mod reference;
+mod security;
 mod status;
 mod xml;
 
 pub use class::{
-    ControlMode, GeneralSettings, HostBasedSetupService, LowAccuracyTime, ProvisioningState, SetAdminAclEntryEx,
+    ControlMode, GeneralSettings, HostBasedSetupService, LowAccuracyTime, ProvisioningAuditRecord, ProvisioningState,
+    SetAdminAclEntryEx,
     SetHighAccuracyTimeSynch, SetMebxPassword, SetupAndConfigurationService, SoftwareIdentity, admin_digest_password,
     method_input, method_output, return_value, service_instance,
 };
 pub use envelope::{Body, CimObject, Envelope, Header, Selector};
 pub use fault::{Fault, FaultCode, FaultSubcode};
+pub use reference::EndpointReference;
+pub use security::{
+    AddCertificate, GenerateKeyPair, PublicKeyCertificate, PublicPrivateKeyPair, TlsCredentialContext, TlsSettingData,
+    created_instance,
+};
 pub use status::ReturnValue;
 
 /// Path of the WS-Management endpoint on the ME's HTTP server.
@@ -37,6 +45,7 @@ pub mod ns {
     pub const ADDRESSING: &str = "http://schemas.xmlsoap.org/ws/2004/08/addressing";
     pub const WSMAN: &str = "http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd";
     pub const ENUMERATION: &str = "http://schemas.xmlsoap.org/ws/2004/09/enumeration";
+    pub const TRANSFER: &str = "http://schemas.xmlsoap.org/ws/2004/09/transfer";
     pub const XML: &str = "http://www.w3.org/XML/1998/namespace";
 }
 
@@ -46,6 +55,8 @@ pub mod action {
     pub const GET_RESPONSE: &str = "http://schemas.xmlsoap.org/ws/2004/09/transfer/GetResponse";
     pub const PUT: &str = "http://schemas.xmlsoap.org/ws/2004/09/transfer/Put";
     pub const PUT_RESPONSE: &str = "http://schemas.xmlsoap.org/ws/2004/09/transfer/PutResponse";
+    pub const CREATE: &str = "http://schemas.xmlsoap.org/ws/2004/09/transfer/Create";
+    pub const CREATE_RESPONSE: &str = "http://schemas.xmlsoap.org/ws/2004/09/transfer/CreateResponse";
     pub const ENUMERATE: &str = "http://schemas.xmlsoap.org/ws/2004/09/enumeration/Enumerate";
     pub const ENUMERATE_RESPONSE: &str = "http://schemas.xmlsoap.org/ws/2004/09/enumeration/EnumerateResponse";
     pub const PULL: &str = "http://schemas.xmlsoap.org/ws/2004/09/enumeration/Pull";
@@ -53,6 +64,7 @@ pub mod action {
     pub const ADDRESSING_FAULT: &str = "http://schemas.xmlsoap.org/ws/2004/08/addressing/fault";
     pub const WSMAN_FAULT: &str = "http://schemas.dmtf.org/wbem/wsman/1/wsman/fault";
     pub const ENUMERATION_FAULT: &str = "http://schemas.xmlsoap.org/ws/2004/09/enumeration/fault";
+    pub const TRANSFER_FAULT: &str = "http://schemas.xmlsoap.org/ws/2004/09/transfer/fault";
 
     /// Action of a method invocation: the class's resource URI, a slash and the method.
     pub fn invoke(resource_uri: &str, method: &str) -> String {
@@ -76,6 +88,15 @@ pub mod uri {
     pub const CIM_SOFTWARE_IDENTITY: &str = "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_SoftwareIdentity";
     pub const IPS_HOST_BASED_SETUP_SERVICE: &str =
         "http://intel.com/wbem/wscim/1/ips-schema/1/IPS_HostBasedSetupService";
+    pub const AMT_PUBLIC_KEY_MANAGEMENT_SERVICE: &str =
+        "http://intel.com/wbem/wscim/1/amt-schema/1/AMT_PublicKeyManagementService";
+    pub const AMT_PUBLIC_KEY_CERTIFICATE: &str = "http://intel.com/wbem/wscim/1/amt-schema/1/AMT_PublicKeyCertificate";
+    pub const AMT_PUBLIC_PRIVATE_KEY_PAIR: &str =
+        "http://intel.com/wbem/wscim/1/amt-schema/1/AMT_PublicPrivateKeyPair";
+    pub const AMT_TLS_SETTING_DATA: &str = "http://intel.com/wbem/wscim/1/amt-schema/1/AMT_TLSSettingData";
+    pub const AMT_TLS_CREDENTIAL_CONTEXT: &str = "http://intel.com/wbem/wscim/1/amt-schema/1/AMT_TLSCredentialContext";
+    pub const AMT_TLS_PROTOCOL_ENDPOINT_COLLECTION: &str =
+        "http://intel.com/wbem/wscim/1/amt-schema/1/AMT_TLSProtocolEndpointCollection";
 }
 
 /// Error of bytes that are not a WS-Management message this module can read.

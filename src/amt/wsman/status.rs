@@ -10,12 +10,17 @@ impl ReturnValue {
     pub const SUCCESS: Self = Self(0);
     pub const INTERNAL_ERROR: Self = Self(1);
     pub const INVALID_NAME: Self = Self(12);
+    pub const MAX_LIMIT_REACHED: Self = Self(23);
     pub const NOT_PERMITTED: Self = Self(16);
     pub const INVALID_PROVISIONING_STATE: Self = Self(32);
     pub const INVALID_PARAMETER: Self = Self(36);
     pub const INVALID_PASSWORD: Self = Self(2054);
     pub const INVALID_REALM: Self = Self(2055);
     pub const DATA_MISSING: Self = Self(2057);
+    pub const DUPLICATE: Self = Self(2058);
+    pub const INVALID_KEY: Self = Self(2062);
+    pub const INVALID_CERT: Self = Self(2063);
+    pub const UNSUPPORTED: Self = Self(2066);
 
     pub fn is_success(self) -> bool {
         self == Self::SUCCESS

@@ -83,7 +83,7 @@ async fn measure_lab_dhcp(server: &Arc<Namespace>, seconds: u32) -> Result<f64, 
     };
     let config = dhcp::ServerConfig { server_id: SERVER.parse().expect("valid address"), scopes: vec![scope], addressing: dhcp::Addressing::default() };
     let cancel = CancellationToken::new();
-    let task = tokio::spawn(dhcp::serve_server(config, socket, network(SERVER), cancel.clone()));
+    let task = tokio::spawn(dhcp::serve_server(config, socket, network(SERVER), cancel.clone(), None));
 
     let rate = tokio::task::spawn_blocking(move || perfdhcp(seconds)).await.map_err(|error| error.to_string())?;
     cancel.cancel();

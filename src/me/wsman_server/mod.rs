@@ -4,6 +4,8 @@
 mod auth;
 mod operations;
 mod state;
+mod store;
+mod tls_setup;
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -12,13 +14,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{ALLOW, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use hyper::header::{ALLOW, AUTHORIZATION, CONTENT_TYPE, HeaderValue, SERVER, WWW_AUTHENTICATE};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc::UnboundedSender;
 
 pub use state::{ADMIN_USERNAME, AdminCredentials, AmtState, AuditRecord};
+pub use store::{CertificateStore, TlsIdentity};
 
 use self::auth::NonceTable;
 use self::operations::{Enumerations, describe_request};
@@ -48,27 +51,49 @@ pub enum WsManServerError {
     Http(#[from] hyper::Error),
 }
 
-/// The state of one connection: the shared ME state and what belongs to this connection.
-struct Connection {
-    state: Arc<Mutex<AmtState>>,
-    events: UnboundedSender<WsManEvent>,
+/// What every WS-Management connection of one ME shares: its state, the digest nonces it
+/// issued and its open enumerations. Clients such as MeshCentral close the connection
+/// after a 401 and answer the challenge on a new one, so nonces outlive connections.
+#[derive(Debug)]
+pub struct WsManEndpoint {
+    pub state: Arc<Mutex<AmtState>>,
     nonces: Mutex<NonceTable>,
     enumerations: Mutex<Enumerations>,
+    /// `Server` header of every response, as AMT sends it; clients read the version there.
+    server_header: HeaderValue,
+}
+
+impl WsManEndpoint {
+    pub fn new(state: AmtState) -> Arc<Self> {
+        let server = format!("Intel(R) Active Management Technology {}", state.amt_version);
+        let server_header = HeaderValue::from_str(&server).unwrap_or_else(|_| HeaderValue::from_static("Intel(R) Active Management Technology"));
+        Arc::new(Self { state: Arc::new(Mutex::new(state)), nonces: Mutex::default(), enumerations: Mutex::default(), server_header })
+    }
+}
+
+/// One connection: the ME's endpoint and where the requests served are reported.
+struct Connection {
+    endpoint: Arc<WsManEndpoint>,
+    events: UnboundedSender<WsManEvent>,
 }
 
 /// Serves WS-Management on one connection until the client closes it.
 pub async fn serve_connection<S>(
     stream: S,
-    state: Arc<Mutex<AmtState>>,
+    endpoint: Arc<WsManEndpoint>,
     events: UnboundedSender<WsManEvent>,
 ) -> Result<(), WsManServerError>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let connection = Arc::new(Connection { state, events, nonces: Mutex::default(), enumerations: Mutex::default() });
+    let connection = Arc::new(Connection { endpoint, events });
     let service = hyper::service::service_fn(move |request| {
         let connection = Arc::clone(&connection);
-        async move { Ok::<_, Infallible>(connection.respond(request).await) }
+        async move {
+            let mut response = connection.respond(request).await;
+            response.headers_mut().insert(SERVER, connection.endpoint.server_header.clone());
+            Ok::<_, Infallible>(response)
+        }
     });
 
     hyper::server::conn::http1::Builder::new()
@@ -118,7 +143,7 @@ impl Connection {
             (state.digest_realm.clone(), state.admin.clone())
         };
         let header = request.headers().get(AUTHORIZATION).and_then(|value| value.to_str().ok());
-        let mut nonces = self.nonces.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut nonces = self.endpoint.nonces.lock().unwrap_or_else(PoisonError::into_inner);
 
         let Err(failure) = nonces.check(header, request.method().as_str(), &realm, &admin) else {
             return None;
@@ -141,7 +166,7 @@ impl Connection {
                 let action = describe_request(&request.header);
                 let reply = {
                     let mut state = self.state();
-                    let mut enumerations = self.enumerations.lock().unwrap_or_else(PoisonError::into_inner);
+                    let mut enumerations = self.endpoint.enumerations.lock().unwrap_or_else(PoisonError::into_inner);
                     operations::handle(&mut state, &mut enumerations, &request)
                 };
                 let status = status_of(&reply.envelope);
@@ -160,7 +185,7 @@ impl Connection {
     }
 
     fn state(&self) -> MutexGuard<'_, AmtState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.endpoint.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn report(&self, action: &str, detail: &str) {

@@ -3,10 +3,12 @@
 use std::collections::VecDeque;
 
 use super::state::AmtState;
+use super::tls_setup;
 use crate::amt::wsman::{
-    Body, CimObject, Envelope, Fault, FaultSubcode, GeneralSettings, Header, HostBasedSetupService, LowAccuracyTime,
-    ReturnValue, SetAdminAclEntryEx, SetHighAccuracyTimeSynch, SetMebxPassword, SetupAndConfigurationService,
-    SoftwareIdentity, action, method_output, service_instance, uri,
+    AddCertificate, Body, CimObject, Envelope, Fault, FaultSubcode, GeneralSettings, GenerateKeyPair, Header,
+    HostBasedSetupService, LowAccuracyTime, ProvisioningAuditRecord, ReturnValue, SetAdminAclEntryEx,
+    SetHighAccuracyTimeSynch, SetMebxPassword, SetupAndConfigurationService, SoftwareIdentity, action, method_output,
+    service_instance, uri,
 };
 use crate::amt::wsman::{ControlMode, ProvisioningState};
 
@@ -36,13 +38,18 @@ pub(super) struct Enumerations {
 
 /// The AMT classes this ME serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Resource {
+pub(super) enum Resource {
     GeneralSettings,
     SoftwareIdentity,
     SetupAndConfiguration,
     Authorization,
     TimeSynchronization,
     HostBasedSetup,
+    PublicKeyManagement,
+    PublicKeyCertificate,
+    PublicPrivateKeyPair,
+    TlsSettingData,
+    TlsCredentialContext,
 }
 
 impl Resource {
@@ -56,11 +63,16 @@ impl Resource {
             // NOTE: real firmware has IPS_HostBasedSetupService only from AMT 6.2; the
             // emulator serves it on every version so the control mode can be read back.
             uri::IPS_HOST_BASED_SETUP_SERVICE => Some(Self::HostBasedSetup),
+            uri::AMT_PUBLIC_KEY_MANAGEMENT_SERVICE => Some(Self::PublicKeyManagement),
+            uri::AMT_PUBLIC_KEY_CERTIFICATE => Some(Self::PublicKeyCertificate),
+            uri::AMT_PUBLIC_PRIVATE_KEY_PAIR => Some(Self::PublicPrivateKeyPair),
+            uri::AMT_TLS_SETTING_DATA => Some(Self::TlsSettingData),
+            uri::AMT_TLS_CREDENTIAL_CONTEXT => Some(Self::TlsCredentialContext),
             _ => None,
         }
     }
 
-    fn uri(self) -> &'static str {
+    pub(super) fn uri(self) -> &'static str {
         match self {
             Self::GeneralSettings => uri::AMT_GENERAL_SETTINGS,
             Self::SoftwareIdentity => uri::CIM_SOFTWARE_IDENTITY,
@@ -68,6 +80,11 @@ impl Resource {
             Self::Authorization => uri::AMT_AUTHORIZATION_SERVICE,
             Self::TimeSynchronization => uri::AMT_TIME_SYNCHRONIZATION_SERVICE,
             Self::HostBasedSetup => uri::IPS_HOST_BASED_SETUP_SERVICE,
+            Self::PublicKeyManagement => uri::AMT_PUBLIC_KEY_MANAGEMENT_SERVICE,
+            Self::PublicKeyCertificate => uri::AMT_PUBLIC_KEY_CERTIFICATE,
+            Self::PublicPrivateKeyPair => uri::AMT_PUBLIC_PRIVATE_KEY_PAIR,
+            Self::TlsSettingData => uri::AMT_TLS_SETTING_DATA,
+            Self::TlsCredentialContext => uri::AMT_TLS_CREDENTIAL_CONTEXT,
         }
     }
 }
@@ -80,6 +97,7 @@ pub(super) fn describe_request(header: &Header) -> String {
     let operation = match header.action.as_str() {
         action::GET => "Get",
         action::PUT => "Put",
+        action::CREATE => "Create",
         action::ENUMERATE => "Enumerate",
         action::PULL => "Pull",
         other => match other.strip_prefix(resource_uri).and_then(|rest| rest.strip_prefix('/')) {
@@ -104,7 +122,7 @@ pub(super) fn handle(state: &mut AmtState, enumerations: &mut Enumerations, requ
     }
 }
 
-type Outcome = Result<(String, Body, String), Fault>;
+pub(super) type Outcome = Result<(String, Body, String), Fault>;
 
 fn route(state: &mut AmtState, enumerations: &mut Enumerations, request: &Envelope) -> Outcome {
     let header = &request.header;
@@ -117,7 +135,8 @@ fn route(state: &mut AmtState, enumerations: &mut Enumerations, request: &Envelo
 
     match header.action.as_str() {
         action::GET => get(state, resource, header),
-        action::PUT => put(state, resource, &request.body),
+        action::PUT => put(state, resource, header, &request.body),
+        action::CREATE => tls_setup::create(state, resource, &request.body),
         action::ENUMERATE => Ok(enumerate(state, enumerations, resource)),
         action::PULL => pull(enumerations, &request.body),
         other => match other.strip_prefix(resource_uri).and_then(|rest| rest.strip_prefix('/')) {
@@ -127,7 +146,7 @@ fn route(state: &mut AmtState, enumerations: &mut Enumerations, request: &Envelo
     }
 }
 
-fn action_not_supported(action: &str, resource: Resource) -> Fault {
+pub(super) fn action_not_supported(action: &str, resource: Resource) -> Fault {
     Fault::new(FaultSubcode::ActionNotSupported, format!("{} does not support the action {action}", resource.uri()))
 }
 
@@ -151,7 +170,10 @@ fn get(state: &AmtState, resource: Resource, header: &Header) -> Outcome {
     Ok((action::GET_RESPONSE.into(), Body::Object(instance), detail))
 }
 
-fn put(state: &mut AmtState, resource: Resource, body: &Body) -> Outcome {
+fn put(state: &mut AmtState, resource: Resource, header: &Header, body: &Body) -> Outcome {
+    if resource == Resource::TlsSettingData {
+        return tls_setup::put_tls_settings(state, header, body);
+    }
     if resource != Resource::GeneralSettings {
         return Err(action_not_supported(action::PUT, resource));
     }
@@ -217,6 +239,9 @@ fn invoke(state: &mut AmtState, resource: Resource, method: &str, body: &Body) -
             |state, _| Ok(get_low_accuracy_time(state))
         }
         (Resource::TimeSynchronization, SetHighAccuracyTimeSynch::METHOD) => set_high_accuracy_time,
+        (Resource::SetupAndConfiguration, ProvisioningAuditRecord::METHOD) => |state, _| Ok(tls_setup::audit_record(state)),
+        (Resource::PublicKeyManagement, GenerateKeyPair::METHOD) => tls_setup::generate_key_pair,
+        (Resource::PublicKeyManagement, AddCertificate::METHOD) => tls_setup::add_certificate,
         _ => return Err(action_not_supported(&action::invoke(resource.uri(), method), resource)),
     };
     let input = expect_object(body, &format!("{method}_INPUT"), resource)?;
@@ -302,7 +327,7 @@ fn set_high_accuracy_time(state: &mut AmtState, input: &CimObject) -> Result<Cim
     Ok(method_output(uri::AMT_TIME_SYNCHRONIZATION_SERVICE, SetHighAccuracyTimeSynch::METHOD, value))
 }
 
-fn expect_object<'a>(body: &'a Body, name: &str, resource: Resource) -> Result<&'a CimObject, Fault> {
+pub(super) fn expect_object<'a>(body: &'a Body, name: &str, resource: Resource) -> Result<&'a CimObject, Fault> {
     match body {
         Body::Object(object) if object.name == name && object.namespace == resource.uri() => Ok(object),
         other => Err(Fault::new(
@@ -312,7 +337,7 @@ fn expect_object<'a>(body: &'a Body, name: &str, resource: Resource) -> Result<&
     }
 }
 
-fn schema_error(error: crate::amt::wsman::WsManError) -> Fault {
+pub(super) fn schema_error(error: crate::amt::wsman::WsManError) -> Fault {
     Fault::new(FaultSubcode::SchemaValidationError, error.to_string())
 }
 
@@ -340,6 +365,11 @@ fn instances(state: &AmtState, resource: Resource) -> Vec<CimObject> {
             uri::AMT_TIME_SYNCHRONIZATION_SERVICE,
             "Intel(r) AMT Time Synchronization Service",
         )],
+        Resource::PublicKeyManagement
+        | Resource::PublicKeyCertificate
+        | Resource::PublicPrivateKeyPair
+        | Resource::TlsSettingData
+        | Resource::TlsCredentialContext => tls_setup::instances(state, resource),
     }
 }
 
@@ -369,7 +399,7 @@ fn host_based_setup(state: &AmtState) -> HostBasedSetupService {
 }
 
 /// Summarizes the key properties of an instance or output, for the event stream.
-fn summarize_instance(object: &CimObject) -> String {
+pub(super) fn summarize_instance(object: &CimObject) -> String {
     const KEY_PROPERTIES: [&str; 5] =
         ["ReturnValue", "DigestRealm", "VersionString", "ProvisioningState", "CurrentControlMode"];
     let mut parts: Vec<String> = KEY_PROPERTIES

@@ -3,13 +3,16 @@
 
 use std::net::IpAddr;
 
+use base64::Engine as _;
 use rand::RngExt as _;
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
+use super::store::CertificateStore;
 use crate::amt::hello::CertHash;
 use crate::amt::wsman::digest;
-use crate::amt::wsman::{ControlMode, ProvisioningState};
+use crate::amt::wsman::{ControlMode, ProvisioningAuditRecord, ProvisioningState, ReturnValue};
 
 /// The user name of the built-in administrator account.
 pub const ADMIN_USERNAME: &str = "admin";
@@ -35,6 +38,8 @@ pub struct AmtState {
     /// ME clock minus the host clock, in seconds; time synchronization changes it.
     pub clock_offset_secs: i64,
     pub audit: AuditRecord,
+    /// Key pairs, certificates and TLS settings a setup server configured.
+    pub store: CertificateStore,
 }
 
 /// A user name and its digest HA1, MD5(`user:realm:password`), which is all the ME
@@ -58,6 +63,16 @@ pub struct AuditRecord {
     pub setup_server_fqdn: Option<String>,
     /// Whether the DNS suffix came from the PKI DNS suffix set in MEBx, not option 15.
     pub dns_suffix_from_mebx: bool,
+    /// Whether the matched hash is one of the firmware's default hashes.
+    pub matched_default_hash: bool,
+    /// Serial numbers, in hex, of the CA certificates of the setup server's chain,
+    /// intermediate first.
+    pub ca_certificate_serials: Vec<String>,
+    /// SHA-256 of the setup server's certificate, in hex.
+    pub setup_server_certificate_sha256: Option<String>,
+    /// When the TLS session of the setup began.
+    pub tls_start_time: Option<OffsetDateTime>,
+    /// When CommitChanges provisioned the ME.
     pub time: Option<OffsetDateTime>,
 }
 
@@ -84,6 +99,7 @@ impl AmtState {
             control_mode: ControlMode::NotProvisioned,
             clock_offset_secs: 0,
             audit: AuditRecord::default(),
+            store: CertificateStore::default(),
         }
     }
 
@@ -103,6 +119,28 @@ impl AmtState {
         if self.audit.time.is_none() {
             self.audit.time = Some(self.now());
         }
+    }
+}
+
+impl AuditRecord {
+    /// Returns the record as GetProvisioningAuditRecord reports it, or `None` before a
+    /// setup server completed a PKI TLS session.
+    pub fn to_output(&self) -> Option<ProvisioningAuditRecord> {
+        let hash = self.matched_root_hash.as_ref()?;
+        let time = |time: Option<OffsetDateTime>| time.and_then(|time| time.format(&Rfc3339).ok()).unwrap_or_default();
+        Some(ProvisioningAuditRecord {
+            provisioning_tls_mode: 1,
+            secure_dns: self.dns_suffix_from_mebx,
+            host_initiated: false,
+            prov_server_fqdn: self.setup_server_fqdn.clone().unwrap_or_default(),
+            selected_hash_type: hash.algorithm().code(),
+            selected_hash_data: base64::engine::general_purpose::STANDARD.encode(hash.digest()),
+            ca_certificate_serials: self.ca_certificate_serials.clone(),
+            is_oem_default: self.matched_default_hash,
+            prov_server_ip: self.setup_server_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+            tls_start_time: time(self.tls_start_time),
+            return_value: ReturnValue::SUCCESS,
+        })
     }
 }
 

@@ -30,10 +30,11 @@ struct Answer {
 
 impl TestClient {
     async fn start() -> Self {
-        let state = Arc::new(Mutex::new(AmtState::new("4.1.1", Uuid::nil(), "vpro-1", "jcert.info")));
+        let endpoint = WsManEndpoint::new(AmtState::new("4.1.1", Uuid::nil(), "vpro-1", "jcert.info"));
+        let state = Arc::clone(&endpoint.state);
         let (events_sender, events) = unbounded_channel();
         let (client_end, server_end) = tokio::io::duplex(64 * 1024);
-        tokio::spawn(serve_connection(server_end, Arc::clone(&state), events_sender));
+        tokio::spawn(serve_connection(server_end, endpoint, events_sender));
 
         let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(client_end)).await.unwrap();
         tokio::spawn(connection);

@@ -4,12 +4,11 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use serde_saphyr::Spanned;
 
 use super::{Resolver, suggest};
 use crate::topology::error::Problem;
 use crate::topology::model::{ExecService, Readiness, ReadyCheck, Role};
-use crate::topology::raw::{RawExec, RawReady};
+use crate::topology::raw::{RawExec, RawReady, Spanned};
 
 /// Time a port check may take unless `ready.timeout` sets another.
 pub(super) const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -124,26 +123,17 @@ impl Resolver {
             return None;
         }
 
+        // The schema limits both ports to 1..=65535.
         if let Some(port) = &ready.udp {
-            return self.ready_port(port, &format!("{path}.udp")).map(ReadyCheck::Udp);
+            return Some(ReadyCheck::Udp(port.value));
         }
         if let Some(port) = &ready.tcp {
-            return self.ready_port(port, &format!("{path}.tcp")).map(ReadyCheck::Tcp);
+            return Some(ReadyCheck::Tcp(port.value));
         }
         let after = ready.after.as_ref().expect("one check is set");
         let before = self.problems.len();
         let wait = self.duration(Some(after), &format!("{path}.after"), Duration::ZERO, READY_RANGE);
         (self.problems.len() == before).then_some(ReadyCheck::After(wait))
-    }
-
-    fn ready_port(&mut self, raw: &Spanned<u32>, path: &str) -> Option<u16> {
-        match u16::try_from(raw.value) {
-            Ok(port) if port != 0 => Some(port),
-            _ => {
-                self.report(Problem::on(raw, path, format!("invalid port {}: must be from 1 to 65535", raw.value)));
-                None
-            }
-        }
     }
 }
 
@@ -207,9 +197,9 @@ mod tests {
 
         let problems = problems(&text);
 
-        assert_eq!(paths(&problems), ["servers.dc1.exec[0].command", "servers.dc1.exec[0].ready"]);
-        assert!(problems[0].message.contains("no program"), "{}", problems[0].message);
-        assert!(problems[1].message.contains("missing ready"), "{}", problems[1].message);
+        assert_eq!(paths(&problems), ["servers.dc1.exec[0].ready", "servers.dc1.exec[0].command"], "in file order");
+        assert!(problems[0].message.contains("missing ready"), "{}", problems[0].message);
+        assert!(problems[1].message.contains("no program"), "{}", problems[1].message);
     }
 
     #[test]
@@ -240,8 +230,8 @@ mod tests {
         let cases = [
             ("{ udp: 67, tcp: 53 }", "servers.dc1.exec[0].ready", "sets 2 of udp, tcp and after"),
             ("{ timeout: 5s }", "servers.dc1.exec[0].ready", "sets 0 of udp, tcp and after"),
-            ("{ udp: 70000 }", "servers.dc1.exec[0].ready.udp", "invalid port 70000"),
-            ("{ tcp: 0 }", "servers.dc1.exec[0].ready.tcp", "invalid port 0"),
+            ("{ udp: 70000 }", "servers.dc1.exec[0].ready.udp", "expected a UDP port number from 1 to 65535, found 70000"),
+            ("{ tcp: 0 }", "servers.dc1.exec[0].ready.tcp", "expected a TCP port number from 1 to 65535, found 0"),
             ("{ after: soon }", "servers.dc1.exec[0].ready.after", "invalid duration"),
             ("{ after: 1s, timeout: 5s }", "servers.dc1.exec[0].ready.timeout", "only to udp and tcp"),
             ("{ udp: 67, timeout: 0s }", "servers.dc1.exec[0].ready.timeout", "out of range"),

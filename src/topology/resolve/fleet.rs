@@ -4,12 +4,10 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-use serde_saphyr::Spanned;
-
 use super::{ClientContext, DhcpPlan, Resolver, derived_mac, derived_uuid};
 use crate::topology::error::Problem;
 use crate::topology::model::{Client, MAX_IFNAME_LEN, Scope, Switch};
-use crate::topology::raw::RawClient;
+use crate::topology::raw::{RawClient, Spanned};
 
 /// Largest `count` of one client entry: the hosts of a /16. Each PC is a network
 /// namespace with a veth pair, so a larger number is more likely a typo than a plan; a
@@ -31,7 +29,7 @@ impl Resolver {
             return Vec::new();
         }
 
-        let member = |index: u32| Spanned::new(format!("{}-{index}", name.value), name.referenced, name.defined);
+        let member = |index: u32| Spanned { value: format!("{}-{index}", name.value), referenced: name.referenced };
         let reported = self.problems.len();
         let first = self.client(&member(1), raw, switch, dhcp, context);
         self.rename_paths(reported, &format!("{path}-1"), &path);
@@ -197,7 +195,7 @@ mod tests {
 
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].path, "clients.pc.count");
-        assert!(found[0].message.contains("out of range"), "{}", found[0].message);
+        assert!(found[0].message.contains("from 1 to 65534, found 0"), "{}", found[0].message);
     }
 
     #[test]

@@ -2,7 +2,6 @@
 
 use std::net::Ipv4Addr;
 
-use serde_saphyr::Spanned;
 
 use super::{Resolver, suggest};
 use crate::amt::hello::{CertHash, HashAlgorithm};
@@ -10,12 +9,12 @@ use crate::amt::profile::FirmwareProfile;
 use crate::amt::schedule::{self, HelloSchedule};
 use crate::topology::error::Problem;
 use crate::topology::model::{DomainName, Mebx, SetupServerAddress};
-use crate::topology::raw::{RawCustomHash, RawHello, RawMebx};
+use crate::topology::raw::{RawCustomHash, RawHello, RawMebx, Spanned};
 
 const ALGORITHM_NAMES: &[(&str, HashAlgorithm)] =
     &[("sha-1", HashAlgorithm::Sha1), ("sha-256", HashAlgorithm::Sha256), ("sha-384", HashAlgorithm::Sha384)];
 
-const SCHEDULE_NAMES: &[&str] = &["lab-fast", "firmware"];
+pub(in crate::topology) const SCHEDULE_NAMES: &[&str] = &["lab-fast", "firmware"];
 
 impl Resolver {
     /// Resolves a client's MEBx settings. `profile` is `None` when the firmware version
