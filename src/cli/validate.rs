@@ -47,12 +47,28 @@ fn describe_lab(lab: &Lab) -> String {
     }
     let setup = &lab.setup_server;
     let _ = writeln!(out, "  setup server {} ({}) port {}, certificate {}", setup.server, setup.fqdn, setup.port, describe_certificate(&setup.certificate));
-    for client in &lab.clients {
-        let _ = writeln!(out, "  client {}: VLAN {} firmware {}, expected {}", client.name, client.vlan, client.firmware, client.expect.outcome);
-    }
+    describe_clients(lab, &mut out);
     out
 }
 
+/// Lists the clients, a fleet as one line: its PCs differ only in name, MAC and UUID.
+fn describe_clients(lab: &Lab, out: &mut String) {
+    use std::fmt::Write as _;
+    let mut index = 0;
+    while let Some(client) = lab.clients.get(index) {
+        let members = match &client.fleet {
+            Some(fleet) => lab.clients[index..].iter().take_while(|member| member.fleet.as_ref() == Some(fleet)).count(),
+            None => 1,
+        };
+        let last = &lab.clients[index + members - 1];
+        let name = match &client.fleet {
+            Some(fleet) => format!("{fleet}, {members} PCs ({} to {})", client.name, last.name),
+            None => client.name.clone(),
+        };
+        let _ = writeln!(out, "  client {name}: VLAN {} firmware {}, expected {}", client.vlan, client.firmware, client.expect.outcome);
+        index += members;
+    }
+}
 
 fn describe_certificate(certificate: &Certificate) -> String {
     let source = match &certificate.source {

@@ -1,0 +1,85 @@
+//! Fleets end to end: topologies/examples/floor.yaml, whose client entries stand for 130
+//! PCs on three VLANs, run in a sandbox of its own.
+
+mod common;
+
+use std::collections::HashSet;
+
+use common::sandboxed;
+use serde_json::Value;
+
+const FLOOR: &str = "topologies/examples/floor.yaml";
+
+fn fleet<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["fleets"].as_array().unwrap().iter().find(|fleet| fleet["name"] == name).unwrap_or_else(|| panic!("no fleet {name} in {}", report["fleets"]))
+}
+
+fn members<'a>(report: &'a Value, fleet: &str) -> Vec<&'a Value> {
+    report["clients"].as_array().unwrap().iter().filter(|client| client["fleet"] == fleet).collect()
+}
+
+/// Collects one string field of every member, and checks that no two members share it.
+fn distinct(members: &[&Value], field: &str) -> usize {
+    let values: HashSet<&str> = members.iter().map(|client| client[field].as_str().unwrap_or_else(|| panic!("{} has no {field}", client["name"]))).collect();
+    assert_eq!(values.len(), members.len(), "two PCs share a {field}");
+    values.len()
+}
+
+#[test]
+fn floor_fleets_reach_acm_and_group_their_failures() {
+    let run = sandboxed(&["-q", "run", "--json", FLOOR]);
+    assert_eq!(run.exit_code, 0, "stderr: {}", run.stderr);
+    let report = run.json();
+    assert_eq!(report["clients"].as_array().unwrap().len(), 130);
+
+    for (name, vlan, subnet) in [("floor90", 90, "192.168.90."), ("floor91", 91, "192.168.91.")] {
+        let summary = fleet(&report, name);
+        assert_eq!(summary["vlan"], vlan);
+        assert_eq!(summary["pcs"], 60, "{name}");
+        assert_eq!(summary["provisioned"], 60, "{name}: {summary}");
+        assert_eq!(summary["failures"], Value::Array(Vec::new()), "{name}");
+
+        let times = &summary["time_to_acm"];
+        let (p50, p90, max) = (times["p50_ms"].as_f64().unwrap(), times["p90_ms"].as_f64().unwrap(), times["max_ms"].as_f64().unwrap());
+        assert!(0.0 < p50 && p50 <= p90 && p90 <= max, "{name}: percentiles out of order: {times}");
+
+        let pcs = members(&report, name);
+        assert_eq!(pcs.len(), 60);
+        for field in ["name", "mac", "uuid", "address"] {
+            distinct(&pcs, field);
+        }
+        assert!(pcs.iter().all(|pc| pc["address"].as_str().unwrap().starts_with(subnet)), "{name}: an address outside {subnet}0/24");
+        assert!(pcs.iter().all(|pc| pc["verdict"]["control_mode"] == "ACM"), "{name}: a PC not in ACM");
+    }
+
+    let relayed = members(&report, "floor91");
+    let leases = relayed.iter().filter_map(|pc| pc["timeline"].as_array().unwrap().iter().find(|event| event["step"] == "lease"));
+    assert!(leases.clone().count() == 60 && leases.into_iter().all(|lease| lease["relay"] == "192.168.91.10"), "floor91 PCs lease through dc2's relay");
+
+    let unconfigured = fleet(&report, "floor92");
+    assert_eq!(unconfigured["provisioned"], 0);
+    assert_eq!(unconfigured["as_expected"], 10, "floor92 is expected to refuse");
+    assert_eq!(unconfigured["time_to_acm"], Value::Null);
+    let failures = unconfigured["failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 1, "one reason for the whole fleet: {failures:?}");
+    assert_eq!(failures[0]["code"], "no-dns-suffix");
+    assert_eq!(failures[0]["count"], 10);
+
+    let activated = report["setup_sessions"].as_array().unwrap().iter().filter(|session| session["activated"] == true).count();
+    assert_eq!(activated, 120, "one activated setup session per PC in ACM");
+    run.assert_nothing_left();
+}
+
+#[test]
+fn text_report_lists_fleet_pcs_only_when_verbose() {
+    let quiet = sandboxed(&["run", FLOOR]);
+    assert_eq!(quiet.exit_code, 0, "stderr: {}", quiet.stderr);
+    assert!(quiet.stdout.contains("fleet floor90  VLAN 90  firmware 4.1.1  60 PCs (floor90-1 to floor90-60)"), "{}", quiet.stdout);
+    assert!(quiet.stdout.contains("10 x no-dns-suffix"), "{}", quiet.stdout);
+    assert!(quiet.stdout.contains("130 of 130 clients ended as expected"), "{}", quiet.stdout);
+    assert!(!quiet.stdout.contains("client floor90-17"), "a fleet's PCs are listed without -v:\n{}", quiet.stdout);
+
+    let verbose = sandboxed(&["-v", "run", FLOOR]);
+    assert_eq!(verbose.exit_code, 0, "stderr: {}", verbose.stderr);
+    assert!(verbose.stdout.contains("floor90-17"), "-v lists every PC:\n{}", verbose.stdout);
+}
