@@ -83,3 +83,64 @@ fn text_report_lists_fleet_pcs_only_when_verbose() {
     assert_eq!(verbose.exit_code, 0, "stderr: {}", verbose.stderr);
     assert!(verbose.stdout.contains("floor90-17"), "-v lists every PC:\n{}", verbose.stdout);
 }
+
+/// A fleet of 1100 PCs on one VLAN: more nodes than one Linux bridge takes (1023), so
+/// the lab spreads the VLAN over two bridges joined by an uplink, and each broadcast is
+/// flooded to more ports than the kernel's shared receive backlog holds (1000).
+#[test]
+fn vlan_past_one_bridge_provisions_every_pc() {
+    let dir = tempfile::tempdir().unwrap();
+    let topology = dir.path().join("wide.yaml");
+    std::fs::write(&topology, WIDE_VLAN).unwrap();
+
+    let run = sandboxed(&["-q", "run", "--json", topology.to_str().unwrap()]);
+    assert_eq!(run.exit_code, 0, "stderr: {}", run.stderr);
+    let report = run.json();
+
+    let summary = fleet(&report, "pc");
+    assert_eq!(summary["pcs"], 1100);
+    assert_eq!(summary["provisioned"], 1100, "{summary}");
+    let behind_uplink = members(&report, "pc").into_iter().find(|pc| pc["name"] == "pc-1100").unwrap();
+    assert_eq!(behind_uplink["verdict"]["control_mode"], "ACM", "the last PC, on the second bridge");
+    run.assert_nothing_left();
+}
+
+const WIDE_VLAN: &str = r#"
+lab: wide
+timeout: 240s
+switch:
+  name: l3sw
+  vlans:
+    90: { subnet: 10.90.0.0/16, gateway: 10.90.0.1 }
+servers:
+  dc1:
+    vlan: 90
+    address: 10.90.0.10
+    fqdn: dc1.jcert.info
+    roles: [domain-controller, dns, dhcp-server, setup-server]
+zones:
+  jcert.info:
+    servers: [dc1]
+    records:
+      provisionserver: { cname: dc1.jcert.info }
+dhcp:
+  scopes:
+    90:
+      server: dc1
+      range: 10.90.1.0-10.90.255.254
+      router: 10.90.0.1
+      dns_servers: [10.90.0.10]
+      domain: jcert.info
+setup_server:
+  server: dc1
+  certificate:
+    cn: dc1.jcert.info
+    ou: "Intel(R) Client Setup Certificate"
+    amt_setup_oid: true
+clients:
+  pc:
+    count: 1100
+    vlan: 90
+    firmware: 4.1.1
+    expect: { outcome: provisioned, domain: jcert.info }
+"#;

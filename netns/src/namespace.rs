@@ -189,6 +189,36 @@ impl Namespace {
         self.run(|| set_link_up(link))?.map_err(failed)
     }
 
+    /// Turns GRO on for a link of this namespace and brings it up, like `ip netns exec
+    /// NAME ethtool -K LINK gro on` followed by `ip -n NAME link set LINK up`.
+    ///
+    /// A veth with GRO on receives through NAPI into a ring of its own. Without it, a
+    /// frame sent into the veth waits in the receiving core's backlog, which every device
+    /// shares and which holds `net.core.netdev_max_backlog` (1000) frames. A bridge
+    /// floods each broadcast to all its ports at once, so on a VLAN of more than about a
+    /// thousand nodes the backlog overflows and the ports flooded last lose every
+    /// broadcast. The sending end must have TSO off as well (see
+    /// [`Namespace::turn_off_tso`]) for the kernel to take the NAPI path.
+    pub fn set_link_up_with_gro(&self, link: &str) -> Result<(), Error> {
+        crate::link::check_link_name(link)?;
+        let gro = |errno| Error::Netlink { namespace: self.name.clone(), command: format!("ethtool -K {link} gro on"), errno };
+        let up = |errno| Error::Netlink { namespace: self.name.clone(), command: format!("ip link set {link} up"), errno };
+        self.run(|| {
+            set_feature(link, ETHTOOL_SGRO, true).map_err(gro)?;
+            set_link_up(link).map_err(up)
+        })?
+    }
+
+    /// Turns TSO off for links of this namespace, like `ethtool -K LINK tso off` for each,
+    /// on one thread inside the namespace. See [`Namespace::set_link_up_with_gro`].
+    pub fn turn_off_tso(&self, links: &[&str]) -> Result<(), Error> {
+        for link in links {
+            crate::link::check_link_name(link)?;
+        }
+        let failed = |link: &str, errno| Error::Netlink { namespace: self.name.clone(), command: format!("ethtool -K {link} tso off"), errno };
+        self.run(|| links.iter().try_for_each(|link| set_feature(link, ETHTOOL_STSO, false).map_err(|errno| failed(link, errno))))?
+    }
+
     /// The name under `/run/netns`.
     pub fn name(&self) -> &str {
         &self.name
@@ -376,23 +406,68 @@ fn bind_new_namespace(path: &Path, name: &str, loopback_up: bool) -> Result<(), 
     run_on_thread(name, unshare_and_bind)?
 }
 
+/// ETHTOOL_SGRO and ETHTOOL_STSO from linux/ethtool.h: the legacy requests that set GRO
+/// and the whole TSO group (NETIF_F_ALL_TSO) of a device. The libc crate does not define
+/// them, and the ethtool netlink family would need a generic netlink client for two flags.
+const ETHTOOL_SGRO: u32 = 0x0000_002c;
+const ETHTOOL_STSO: u32 = 0x0000_001f;
+
+/// `struct ethtool_value` of linux/ethtool.h.
+#[repr(C)]
+struct EthtoolValue {
+    cmd: u32,
+    data: u32,
+}
+
+/// Turns one offload feature of `link` on or off with the SIOCETHTOOL ioctl, in the
+/// calling thread's network namespace. `link` must be a checked link name.
+fn set_feature(link: &str, command: u32, on: bool) -> Result<(), nix::Error> {
+    use nix::libc;
+    use std::os::fd::AsRawFd;
+
+    let socket = ioctl_socket()?;
+    let mut value = EthtoolValue { cmd: command, data: u32::from(on) };
+    let mut request = ifreq_for(link);
+    request.ifr_ifru.ifru_data = std::ptr::addr_of_mut!(value).cast();
+
+    // SAFETY: the ioctl reads the ifreq and the ethtool_value it points to, both of which
+    // live for the whole call.
+    unsafe { nix::errno::Errno::result(libc::ioctl(socket.as_raw_fd(), libc::SIOCETHTOOL, &mut request))? };
+    Ok(())
+}
+
+/// Opens the datagram socket that interface ioctls are sent on.
+fn ioctl_socket() -> Result<std::os::fd::OwnedFd, nix::Error> {
+    use nix::libc;
+    use std::os::fd::{FromRawFd, OwnedFd};
+
+    // SAFETY: socket(2) takes no pointers; a valid descriptor is owned from here on.
+    unsafe {
+        let fd = nix::errno::Errno::result(libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0))?;
+        Ok(OwnedFd::from_raw_fd(fd))
+    }
+}
+
+/// An ifreq naming `link`, the rest zero. `link` must be a checked link name, at most
+/// 15 bytes, so that the name keeps its NUL terminator.
+fn ifreq_for(link: &str) -> nix::libc::ifreq {
+    // SAFETY: ifreq is plain old data, for which all zero bytes are a valid value.
+    let mut request: nix::libc::ifreq = unsafe { std::mem::zeroed() };
+    for (slot, byte) in request.ifr_name.iter_mut().zip(link.bytes()) {
+        *slot = byte as nix::libc::c_char;
+    }
+    request
+}
+
 /// Sets IFF_UP on `link` of the calling thread's network namespace with the
 /// SIOCGIFFLAGS and SIOCSIFFLAGS ioctls, as `ifconfig LINK up` does. `link` must be a
 /// checked link name, at most 15 bytes.
 fn set_link_up(link: &str) -> Result<(), nix::Error> {
     use nix::libc;
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::fd::AsRawFd;
 
-    // SAFETY: socket(2) takes no pointers; a valid descriptor is owned from here on.
-    let socket = unsafe {
-        let fd = nix::errno::Errno::result(libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0))?;
-        OwnedFd::from_raw_fd(fd)
-    };
-    // SAFETY: ifreq is plain old data, for which all zero bytes are a valid value.
-    let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
-    for (slot, byte) in request.ifr_name.iter_mut().zip(link.bytes()) {
-        *slot = byte as libc::c_char;
-    }
+    let socket = ioctl_socket()?;
+    let mut request = ifreq_for(link);
 
     // SAFETY: both ioctls read and write one ifreq, which lives for the whole call.
     unsafe {

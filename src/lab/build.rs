@@ -70,6 +70,8 @@ pub async fn build(lab: &Lab, state: &LabState, progress: &dyn Fn(&str)) -> Resu
     progress(&format!("connecting {} nodes to the switch", nodes_to_attach.len()));
     let nodes: HashMap<String, Arc<Namespace>> = nodes_to_attach.iter().zip(namespaces).map(|(node, namespace)| (node.name.to_owned(), namespace)).collect();
     connect_nodes(state, &switch_link, &nodes_to_attach, &nodes, &segments).await?;
+    let ports: Vec<&str> = nodes_to_attach.iter().map(|node| node.name).collect();
+    switch.turn_off_tso(&ports).map_err(LabError::Netns)?;
     bring_up_node_ends(&nodes).await?;
     let server_links = configure_servers(lab, &nodes_to_attach, &nodes).await?;
 
@@ -147,14 +149,17 @@ async fn connect_nodes(state: &LabState, switch_link: &Netlink, attachments: &[A
     Ok(())
 }
 
-/// Brings up `eth0` in every node, on as many threads as the machine has cores.
+/// Brings up `eth0` in every node with GRO on, on as many threads as the machine has
+/// cores. GRO, with TSO off on the switch ends, gives each node end a receive ring of its
+/// own, so that a broadcast flooded to more than a thousand ports at once is not dropped
+/// (see `Namespace::set_link_up_with_gro`).
 ///
 /// Each node end comes up after its switch end, so it has its carrier when it opens and
 /// the kernel gives it its queueing discipline at once. Only the switch ends wait for
 /// the kernel's link watcher, and [`wait_ready`] polls those.
 async fn bring_up_node_ends(nodes: &HashMap<String, Arc<Namespace>>) -> Result<(), LabError> {
     let namespaces: Vec<&Arc<Namespace>> = nodes.values().collect();
-    let results = on_all_cores(&namespaces, |namespace| namespace.set_link_up(NODE_INTERFACE));
+    let results = on_all_cores(&namespaces, |namespace| namespace.set_link_up_with_gro(NODE_INTERFACE));
     results.into_iter().collect::<Result<(), netns::Error>>().map_err(LabError::Netns)
 }
 
@@ -245,6 +250,8 @@ async fn build_segment(state: &LabState, switch: &Namespace, link: &Netlink, vla
         let pair = VethPair { name: main_end, mac: None, peer_name: extension_end, peer_namespace: switch, peer_mac: None };
         link.add_veth_port(&pair, indexes[0]).await.map_err(LabError::Netns)?;
         link.attach_to_bridge(extension_end, extension).await.map_err(LabError::Netns)?;
+        // The pair's peer end is created down (see `Netlink::add_veth_port`).
+        link.set_up(extension_end).await.map_err(LabError::Netns)?;
     }
     Ok(indexes)
 }
