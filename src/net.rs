@@ -56,6 +56,27 @@ impl NodeNet {
         UdpSocket::from_std(socket.into())
     }
 
+    /// Binds one UDP socket per core to `addr`, all with SO_REUSEPORT, so that a server
+    /// can receive on each from a task of its own. The kernel hands each datagram to one
+    /// socket, chosen by a hash of its source address and port, and wakes only that task.
+    /// Must be called inside a tokio runtime.
+    pub fn udp_bind_per_core(&self, addr: SocketAddr) -> io::Result<Vec<UdpSocket>> {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let sockets = self.create(|| {
+            (0..cores)
+                .map(|_| {
+                    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+                    socket.set_reuse_address(true)?;
+                    socket.set_reuse_port(true)?;
+                    socket.set_nonblocking(true)?;
+                    socket.bind(&addr.into())?;
+                    Ok(socket)
+                })
+                .collect::<io::Result<Vec<Socket>>>()
+        })?;
+        sockets.into_iter().map(|socket| UdpSocket::from_std(socket.into())).collect()
+    }
+
     /// Binds a UDP socket to `port` on every address, tied to `device` and allowed to send
     /// broadcasts: what DHCP clients, servers and relays need to talk on a segment before
     /// the client has an address. Must be called inside a tokio runtime.

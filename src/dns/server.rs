@@ -50,20 +50,26 @@ pub enum DnsError {
 /// function never binds. Returns `Ok` after a requested shutdown, once every task has ended.
 pub async fn serve(
     zones: Zones,
-    udp: UdpSocket,
+    udp: Vec<UdpSocket>,
     tcp: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), DnsError> {
     let origins: Vec<String> = zones.origins().map(ToString::to_string).collect();
     info!(
-        udp = ?udp.local_addr().ok(),
+        udp = ?udp.first().and_then(|socket| socket.local_addr().ok()),
+        udp_sockets = udp.len(),
         tcp = ?tcp.local_addr().ok(),
         zones = ?origins,
         "DNS server started"
     );
 
     let mut server = Server::new(ChasingCatalog { catalog: zones.catalog() });
-    server.register_socket(udp);
+    // hickory-server receives a UDP socket's queries and sends its answers on one task,
+    // so several sockets on the same address (`NodeNet::udp_bind_per_core`) are what lets
+    // more than one core answer.
+    for socket in udp {
+        server.register_socket(socket);
+    }
     server.register_listener(tcp, TCP_IDLE_TIMEOUT, TCP_RESPONSE_QUEUE);
 
     tokio::select! {

@@ -132,8 +132,10 @@ fn enlarge_receive_buffer(socket: &tokio::net::UdpSocket, service: &str) {
 /// Starts the DNS server and returns its zones, to which dynamic DNS adds records.
 fn start_dns(lab: &Lab, server: &Server, net: &NodeNet, cancel: &CancellationToken, tasks: &mut Tasks) -> std::io::Result<dns::Zones> {
     let any = SocketAddr::from((Ipv4Addr::UNSPECIFIED, DNS_PORT));
-    let udp = net.udp_bind(any)?;
-    enlarge_receive_buffer(&udp, "DNS");
+    let udp = net.udp_bind_per_core(any)?;
+    for socket in &udp {
+        enlarge_receive_buffer(socket, "DNS");
+    }
     let tcp = net.tcp_listen(any)?;
     let specs = zones_for(lab, server);
     let count = specs.len();

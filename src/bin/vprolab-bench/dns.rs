@@ -68,7 +68,7 @@ fn measure_lab_dns(zones: &[ZoneSpec], queries: &Path, seconds: u32) -> Result<[
 
     let server = runtime.block_on(async {
         let net = NodeNet::current();
-        let udp = net.udp_bind(address).map_err(|error| error.to_string())?;
+        let udp = net.udp_bind_per_core(address).map_err(|error| error.to_string())?;
         let tcp = net.tcp_listen(address).map_err(|error| error.to_string())?;
         let zones = dns::Zones::build(zones.to_vec()).map_err(|error| error.to_string())?;
         Ok::<_, String>(tokio::spawn(dns::serve(zones, udp, tcp, cancel.clone())))

@@ -107,7 +107,7 @@ impl TestServer {
         let addr = udp.local_addr().unwrap();
 
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(serve(zones, udp, tcp, shutdown.clone()));
+        let task = tokio::spawn(serve(zones, vec![udp], tcp, shutdown.clone()));
         Self { addr, shutdown, task }
     }
 
