@@ -448,7 +448,7 @@ fn ioctl_socket() -> Result<std::os::fd::OwnedFd, nix::Error> {
     }
 }
 
-/// An ifreq naming `link`, the rest zero. `link` must be a checked link name, at most
+/// Builds an ifreq naming `link`, the rest zero. `link` must be a checked link name, at most
 /// 15 bytes, so that the name keeps its NUL terminator.
 fn ifreq_for(link: &str) -> nix::libc::ifreq {
     // SAFETY: ifreq is plain old data, for which all zero bytes are a valid value.
