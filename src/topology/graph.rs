@@ -114,9 +114,13 @@ fn picture(lab: &Lab) -> Picture {
         picture.vertices.push(Vertex { id: node_id(&server.name), lines: server_lines(lab, server), kind: VertexKind::Server });
         picture.edges.push(Edge { from: segment_id(server.vlan), to: node_id(&server.name), label: None, kind: EdgeKind::Cable });
     }
-    for client in &lab.clients {
-        picture.vertices.push(Vertex { id: node_id(&client.name), lines: client_lines(client), kind: VertexKind::Client });
-        picture.edges.push(Edge { from: segment_id(client.vlan), to: node_id(&client.name), label: None, kind: EdgeKind::Cable });
+    for (client, members) in client_entries(lab) {
+        let id = match &client.fleet {
+            Some(fleet) => format!("fleet:{fleet}"),
+            None => node_id(&client.name),
+        };
+        picture.vertices.push(Vertex { id: id.clone(), lines: client_lines(client, members), kind: VertexKind::Client });
+        picture.edges.push(Edge { from: segment_id(client.vlan), to: id, label: None, kind: EdgeKind::Cable });
     }
 
     for zone in &lab.zones {
@@ -155,8 +159,25 @@ fn server_lines(lab: &Lab, server: &Server) -> Vec<String> {
     lines
 }
 
-fn client_lines(client: &Client) -> Vec<String> {
-    vec![client.name.clone(), format!("AMT {}", client.firmware), format!("expect {}", client.expect.outcome)]
+/// Pairs each client entry of the topology with its number of PCs: a fleet's PCs differ
+/// only in name, MAC and UUID, so the picture draws the entry once.
+fn client_entries(lab: &Lab) -> Vec<(&Client, usize)> {
+    let mut entries: Vec<(&Client, usize)> = Vec::new();
+    for client in &lab.clients {
+        match entries.last_mut() {
+            Some((first, members)) if client.fleet.is_some() && first.fleet == client.fleet => *members += 1,
+            _ => entries.push((client, 1)),
+        }
+    }
+    entries
+}
+
+fn client_lines(client: &Client, members: usize) -> Vec<String> {
+    let name = match &client.fleet {
+        Some(fleet) => format!("{fleet} x {members} PCs"),
+        None => client.name.clone(),
+    };
+    vec![name, format!("AMT {}", client.firmware), format!("expect {}", client.expect.outcome)]
 }
 
 /// Adds a zone, edges from the servers that answer for it, and one edge per alias whose
@@ -255,6 +276,18 @@ mod tests {
         let relay = picture.edges.iter().find(|edge| edge.kind == EdgeKind::Relay).unwrap();
         assert_eq!((relay.from.as_str(), relay.to.as_str()), ("node:dc2", "node:dc1"));
         assert_eq!(relay.label.as_deref(), Some("DHCP relay, giaddr 192.168.91.10 -> 192.168.90.10"));
+    }
+
+    #[test]
+    fn picture_draws_fleet_once() {
+        let floor = crate::topology::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/examples/floor.yaml")).unwrap();
+        let picture = picture(&floor);
+
+        let clients: Vec<&Vertex> = picture.vertices.iter().filter(|vertex| vertex.kind == VertexKind::Client).collect();
+        assert_eq!(clients.len(), 3, "one vertex per client entry");
+        assert_eq!(clients[0].id, "fleet:floor90");
+        assert_eq!(clients[0].lines[0], "floor90 x 60 PCs");
+        assert!(picture.edges.iter().any(|edge| edge.from == "vlan:90" && edge.to == "fleet:floor90"), "fleet cabled to its VLAN");
     }
 
     #[test]
