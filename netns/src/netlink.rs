@@ -177,20 +177,7 @@ impl Netlink {
         let command = veth_command(pair);
         let message = veth_message(pair);
 
-        let result = self
-            .send(&command, || {
-                self.handle.link().add(message.clone()).execute()
-            })
-            .await;
-        result.map_err(|error| match errno_of(&error) {
-            Some(Errno::EEXIST) => Error::VethExists {
-                namespace: self.namespace.clone(),
-                link: pair.name.to_owned(),
-                peer_namespace: pair.peer_namespace.name().to_owned(),
-                peer: pair.peer_name.to_owned(),
-            },
-            _ => self.failure(command, error),
-        })
+        self.send_veth(pair, command, message).await
     }
 
     /// Adds a veth pair whose local end is up and already a port of the bridge with index
@@ -209,6 +196,12 @@ impl Netlink {
         let command = format!("{} (master index {bridge_index}, up)", veth_command(pair));
         let message = veth_port_message(pair, bridge_index);
 
+        self.send_veth(pair, command, message).await
+    }
+
+    /// Sends the request that creates a veth pair, naming the pair in the error when one
+    /// of its links exists already.
+    async fn send_veth(&self, pair: &VethPair<'_>, command: String, message: LinkMessage) -> Result<(), Error> {
         let result = self
             .send(&command, || {
                 self.handle.link().add(message.clone()).execute()
