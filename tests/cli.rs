@@ -103,6 +103,19 @@ fn hello_decode_rejects_other_bytes() {
     assert!(stderr(&output).contains("is not a hello"), "{}", stderr(&output));
 }
 
+/// A lab name becomes a folder under the state root, which `down` removes whole: a name
+/// such as `..` would point it at the state root's parent.
+#[test]
+fn lab_commands_reject_path_names() {
+    for name in ["..", ".", "", "../..", "a/b", "Single"] {
+        for command in [vec!["down", name], vec!["status", name], vec!["exec", name, "pc90", "--", "true"]] {
+            let output = vprolab(&command);
+            assert_eq!(output.status.code(), Some(2), "{command:?}: {}", stderr(&output));
+            assert!(stderr(&output).contains("invalid lab name"), "{command:?}: {}", stderr(&output));
+        }
+    }
+}
+
 #[test]
 fn down_without_state_is_input_error() {
     let dir = tempfile::tempdir().unwrap();

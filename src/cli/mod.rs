@@ -131,6 +131,7 @@ pub(crate) struct UpArgs {
 #[derive(Debug, ClapArgs)]
 pub(crate) struct DownArgs {
     /// Lab name, as given to --name or in the topology's `lab:` key
+    #[arg(value_parser = parse_lab_name)]
     pub(crate) lab: String,
 
     /// State folder the lab was started with [default: the default state folder of LAB]
@@ -141,6 +142,7 @@ pub(crate) struct DownArgs {
 #[derive(Debug, ClapArgs)]
 pub(crate) struct StatusArgs {
     /// Only this lab
+    #[arg(value_parser = parse_lab_name)]
     pub(crate) lab: Option<String>,
 
     /// Print the state records as JSON
@@ -151,6 +153,7 @@ pub(crate) struct StatusArgs {
 #[derive(Debug, ClapArgs)]
 pub(crate) struct ExecArgs {
     /// Lab name
+    #[arg(value_parser = parse_lab_name)]
     pub(crate) lab: String,
 
     /// Node name, as in the topology (a server, a client or the switch)
