@@ -40,6 +40,14 @@ fn assert_provisioned(client: &Value, domain: &str, subnet_prefix: &str) {
     assert_eq!(check(client, "trusted-root")["passed"], true, "{name}: hash matched");
     assert_eq!(check(client, "domain")["passed"], true, "{name}: domain rule");
     assert_eq!(steps(client, "provisioned").len(), 1, "{name}: committed");
+
+    // Every request of the setup server is in the timeline, not only those the ME
+    // happened to record before it saw the commit.
+    let requests: Vec<&str> = steps(client, "ws_man").iter().map(|event| event["action"].as_str().unwrap()).collect();
+    for action in ["Get AMT_GeneralSettings", "AMT_SetupAndConfigurationService.SetMEBxPassword", "AMT_AuthorizationService.SetAdminAclEntryEx"] {
+        assert!(requests.contains(&action), "{name}: no {action} in {requests:?}");
+    }
+    assert_eq!(requests.last(), Some(&"AMT_SetupAndConfigurationService.CommitChanges"), "{name}: CommitChanges last");
 }
 
 #[test]

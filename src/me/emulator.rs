@@ -242,7 +242,11 @@ impl Emulator {
                 None => tokio::select! {
                     accepted = listener.accept() => accepted.map_err(|error| Reason::SetupFailed { step: "accept".into(), detail: error.to_string() })?,
                     Some(event) = events.recv() => {
+                        let committed = event.committed;
                         self.timeline.record(Step::WsMan { action: event.action, detail: event.detail });
+                        if !committed {
+                            continue;
+                        }
                         if let Some(verdict) = self.finish_if_provisioned(&endpoint, discovery, setup) {
                             spawn_after_setup(listener, endpoint, &setup.identity, self.config.shutdown.clone());
                             return Ok(verdict);

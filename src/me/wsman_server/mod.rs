@@ -25,7 +25,7 @@ pub use store::{CertificateStore, TlsIdentity};
 
 use self::auth::NonceTable;
 use self::operations::{Enumerations, describe_request};
-use crate::amt::wsman::{CONTENT_TYPE as SOAP_CONTENT_TYPE, Envelope, Fault, FaultSubcode, WSMAN_PATH};
+use crate::amt::wsman::{CONTENT_TYPE as SOAP_CONTENT_TYPE, Envelope, Fault, FaultSubcode, ProvisioningState, WSMAN_PATH};
 
 /// Largest request body read; setup messages are a few kilobytes.
 const MAX_REQUEST_BODY: usize = 64 * 1024;
@@ -42,6 +42,10 @@ pub struct WsManEvent {
     pub action: String,
     /// Summary of the ME's response.
     pub detail: String,
+    /// Whether this request moved the ME from setup to ProvisioningState Post. Events of
+    /// one connection arrive in order, so every request before the commit is reported by
+    /// the time this one is.
+    pub committed: bool,
 }
 
 /// Failure that stopped serving a connection before the client closed it.
@@ -161,26 +165,28 @@ impl Connection {
             .map_err(|error| Fault::new(FaultSubcode::SchemaValidationError, format!("request is not UTF-8: {error}")))
             .and_then(|text| Envelope::parse(text).map_err(request_fault));
 
-        let (envelope, status, action, detail) = match request {
+        let (envelope, status, action, detail, committed) = match request {
             Ok(request) => {
                 let action = describe_request(&request.header);
-                let reply = {
+                let (reply, committed) = {
                     let mut state = self.state();
+                    let before = state.provisioning_state;
                     let mut enumerations = self.endpoint.enumerations.lock().unwrap_or_else(PoisonError::into_inner);
-                    operations::handle(&mut state, &mut enumerations, &request)
+                    let reply = operations::handle(&mut state, &mut enumerations, &request);
+                    (reply, before != ProvisioningState::Post && state.provisioning_state == ProvisioningState::Post)
                 };
                 let status = status_of(&reply.envelope);
-                (reply.envelope, status, action, reply.detail)
+                (reply.envelope, status, action, reply.detail, committed)
             }
             Err(fault) => {
                 let detail = format!("fault {fault}");
                 let status = fault.http_status();
-                (Envelope::fault(None, fault), status, "POST /wsman".to_owned(), detail)
+                (Envelope::fault(None, fault), status, "POST /wsman".to_owned(), detail, false)
             }
         };
 
         tracing::debug!(action, status, detail, "WS-Management request served");
-        self.report(&action, &detail);
+        let _ = self.events.send(WsManEvent { action, detail, committed });
         soap_response(status, envelope.to_xml())
     }
 
@@ -190,7 +196,7 @@ impl Connection {
 
     fn report(&self, action: &str, detail: &str) {
         // The orchestrator may have stopped listening; the request is still served.
-        let _ = self.events.send(WsManEvent { action: action.into(), detail: detail.into() });
+        let _ = self.events.send(WsManEvent { action: action.into(), detail: detail.into(), committed: false });
     }
 }
 

@@ -104,7 +104,7 @@ async fn unauthenticated_request_gets_digest_challenge() {
     assert!(!challenge.stale);
     assert_eq!(
         client.drain_events(),
-        vec![WsManEvent { action: "POST /wsman".into(), detail: "401: no Authorization header".into() }]
+        vec![WsManEvent { action: "POST /wsman".into(), detail: "401: no Authorization header".into(), committed: false }]
     );
 }
 
