@@ -24,14 +24,14 @@ pub mod exit {
 fn main() -> ExitCode {
     let args = cli::Args::parse();
     if let Err(error) = cli::init_logging(&args) {
-        eprintln!("vprolab: {error:#}");
+        cli::write_stderr(&format!("vprolab: {error:#}\n"));
         return ExitCode::from(error.exit_code());
     }
 
     match cli::run(args) {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
-            eprintln!("vprolab: {error:#}");
+            cli::write_stderr(&format!("vprolab: {error:#}\n"));
             ExitCode::from(error.exit_code())
         }
     }

@@ -154,3 +154,22 @@ fn schema_is_draft07_with_top_level_keys() {
     assert_eq!(required, ["lab", "switch", "servers", "dhcp", "setup_server", "clients"]);
     assert_eq!(schema["additionalProperties"], false);
 }
+
+/// `vprolab schema | head -1`: the reader is gone before the output is written.
+#[test]
+fn closed_stdout_is_no_failure() {
+    let cases = [(&["schema"][..], 0), (&["graph", "topologies/wildcard.yaml"], 0), (&["validate", "tests/errors/fleet-shares-mac.yaml"], 2)];
+    for (args, expected) in cases {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let output = std::process::Command::new(common::VPROLAB)
+            .args(args)
+            .current_dir(repo_path("."))
+            .stdout(writer.try_clone().unwrap())
+            .stderr(writer)
+            .output()
+            .unwrap();
+
+        assert_eq!(output.status.code(), Some(expected), "{args:?} into a closed pipe");
+    }
+}

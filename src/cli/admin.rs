@@ -13,6 +13,7 @@ use vprolab::lab::state::{self, Lock, NodeRecord, StateRecord};
 use vprolab::lab::{LabState, Phase};
 
 use super::{CliError, DownArgs, Progress, StatusArgs};
+use super::write_stdout;
 use crate::exit;
 
 /// How long `down` waits for a running lab's owner to tear down after SIGTERM, before it
@@ -43,11 +44,11 @@ pub(crate) fn status(args: &StatusArgs) -> Result<u8, CliError> {
 
     if args.json {
         let records: Vec<serde_json::Value> = labs.iter().map(status_json).collect();
-        println!("{}", serde_json::to_string_pretty(&records).expect("status serializes"));
+        write_stdout(&format!("{}\n", serde_json::to_string_pretty(&records).expect("status serializes")));
     } else if labs.is_empty() {
-        println!("no labs under {}", root.display());
+        write_stdout(&format!("no labs under {}\n", root.display()));
     } else {
-        labs.iter().for_each(|lab| print!("{}", status_text(lab)));
+        labs.iter().for_each(|lab| write_stdout(&status_text(lab)));
     }
 
     match (&args.lab, labs.is_empty()) {

@@ -15,6 +15,7 @@ use vprolab::pki;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::CliError;
+use super::write_stdout;
 use crate::exit;
 
 /// Environment variable `cert check` reads a PKCS#12 password from.
@@ -70,7 +71,7 @@ fn check(args: &CheckArgs) -> Result<u8, CliError> {
     trusted.extend(custom.iter().cloned());
     let report = check_chain(&profile, &trusted, &args.suffix, &chain, SystemTime::now());
 
-    print!("{}", describe(args, &profile, &chain, custom.len(), &report));
+    write_stdout(&describe(args, &profile, &chain, custom.len(), &report));
     Ok(if report.result.is_ok() { exit::OK } else { exit::UNEXPECTED })
 }
 

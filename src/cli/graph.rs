@@ -6,14 +6,15 @@ use std::process::{Command, Stdio};
 use vprolab::topology;
 
 use super::{CliError, GraphArgs, GraphFormat};
+use super::write_stdout;
 use crate::exit;
 
 pub(crate) fn draw(args: &GraphArgs) -> Result<u8, CliError> {
     let lab = topology::load(&args.file)?;
 
     match args.format {
-        GraphFormat::Dot => print!("{}", topology::to_dot(&lab)),
-        GraphFormat::Mermaid => print!("{}", topology::to_mermaid(&lab)),
+        GraphFormat::Dot => write_stdout(&topology::to_dot(&lab)),
+        GraphFormat::Mermaid => write_stdout(&topology::to_mermaid(&lab)),
         GraphFormat::Svg => {
             let svg = render_svg(&topology::to_dot(&lab))?;
             std::io::stdout().write_all(&svg).map_err(|error| CliError::Environment(format!("cannot write the SVG: {error}")))?;

@@ -6,6 +6,7 @@ use vprolab::amt::hello::{Hello, MAX_HELLO_LEN};
 use vprolab::files::{ReadError, read_limited};
 
 use super::CliError;
+use super::write_stdout;
 use crate::exit;
 
 pub(crate) fn decode_hello(file: &Path, json: bool) -> Result<u8, CliError> {
@@ -16,9 +17,9 @@ pub(crate) fn decode_hello(file: &Path, json: bool) -> Result<u8, CliError> {
     let hello = Hello::parse(&bytes).map_err(|error| CliError::Input(format!("{} is not a hello: {error}", file.display())))?;
 
     if json {
-        println!("{}", serde_json::to_string_pretty(&hello_json(&hello)).expect("hello serializes"));
+        write_stdout(&format!("{}\n", serde_json::to_string_pretty(&hello_json(&hello)).expect("hello serializes")));
     } else {
-        print!("{}", describe_hello(&hello));
+        write_stdout(&describe_hello(&hello));
     }
     Ok(exit::OK)
 }

@@ -14,6 +14,7 @@ use vprolab::report::LabReport;
 use vprolab::topology::{self, Lab};
 
 use super::detach::{self, Detached};
+use super::{write_stderr, write_stdout};
 use super::{CliError, Progress, RunArgs, UpArgs};
 use crate::exit;
 use crate::sandbox;
@@ -202,17 +203,17 @@ async fn build(prepared: &Prepared, state: &LabState, progress: Progress) -> Res
 /// Prints the report; with `-v` the text lists every PC of a fleet, as JSON always does.
 fn print_report(report: &LabReport, json: bool, progress: Progress) {
     if json {
-        println!("{}", serde_json::to_string_pretty(report).expect("report serializes"));
+        write_stdout(&format!("{}\n", serde_json::to_string_pretty(report).expect("report serializes")));
     } else if progress.verbose {
-        print!("{}", report.to_text_listing_fleets());
+        write_stdout(&report.to_text_listing_fleets());
     } else {
-        print!("{}", report.to_text());
+        write_stdout(&report.to_text());
     }
 }
 
 pub(crate) fn report_teardown(failures: &[(String, netns::Error)], progress: Progress) {
     for (namespace, error) in failures {
-        eprintln!("vprolab: cannot remove namespace {namespace}: {error}");
+        write_stderr(&format!("vprolab: cannot remove namespace {namespace}: {error}\n"));
     }
     if !failures.is_empty() {
         progress.say("run `vprolab down LAB` to retry the teardown");

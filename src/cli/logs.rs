@@ -64,7 +64,7 @@ impl ServiceFiles {
                     files.insert(name.to_owned(), file);
                 }
                 Err(error) => {
-                    eprintln!("vprolab: cannot open log file {}: {error}", path.display());
+                    super::write_stderr(&format!("vprolab: cannot open log file {}: {error}\n", path.display()));
                     return;
                 }
             }

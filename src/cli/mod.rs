@@ -234,6 +234,28 @@ fn parse_lab_name(text: &str) -> Result<String, String> {
     Ok(text.to_owned())
 }
 
+/// Writes `text` to standard output. A reader that has gone away, such as `head` after
+/// its lines, is no failure of the command, so a broken pipe ends the output quietly
+/// where `print!` would panic.
+pub(crate) fn write_stdout(text: &str) {
+    use std::io::Write as _;
+
+    let mut stdout = std::io::stdout().lock();
+    let written = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
+    if let Err(error) = written
+        && error.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        write_stderr(&format!("vprolab: cannot write to standard output: {error}\n"));
+    }
+}
+
+/// Writes `text` to standard error, ignoring a failure: there is nowhere left to report
+/// it, and `eprint!` would panic on a closed pipe.
+pub(crate) fn write_stderr(text: &str) {
+    use std::io::Write as _;
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
 /// Failures of a command, each with its exit code.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -309,7 +331,7 @@ const SHOW_STEPS_AFTER: Duration = Duration::from_secs(1);
 impl Progress {
     pub(crate) fn say(self, message: impl AsRef<str>) {
         if !self.quiet {
-            eprintln!("vprolab: {}", message.as_ref());
+            write_stderr(&format!("vprolab: {}\n", message.as_ref()));
         }
     }
 

@@ -8,6 +8,7 @@ use std::process::Command;
 use serde_json::Value;
 
 use super::{CliError, Progress, ScenariosArgs};
+use super::write_stdout;
 use crate::exit;
 
 /// One row of the table: a client of a scenario, or a scenario that did not run.
@@ -29,9 +30,9 @@ pub(crate) fn run_scenarios(args: &ScenariosArgs, progress: Progress) -> Result<
         rows.extend(run_one(&program, file, args));
     }
 
-    print!("{}", table(&rows));
+    write_stdout(&table(&rows));
     let failed = rows.iter().filter(|row| !row.as_expected).count();
-    println!("\n{} of {} clients in {} scenarios ended as expected", rows.len() - failed, rows.len(), files.len());
+    write_stdout(&format!("\n{} of {} clients in {} scenarios ended as expected\n", rows.len() - failed, rows.len(), files.len()));
     Ok(if failed == 0 { exit::OK } else { exit::UNEXPECTED })
 }
 

@@ -3,14 +3,15 @@
 use vprolab::topology::{self, Certificate, CertificateSource, ChainPart, Lab};
 
 use super::{CliError, ValidateArgs};
+use super::write_stdout;
 use crate::exit;
 
 pub(crate) fn validate_file(args: &ValidateArgs) -> Result<u8, CliError> {
     let lab = topology::load(&args.file)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&lab).expect("model serializes"));
+        write_stdout(&format!("{}\n", serde_json::to_string_pretty(&lab).expect("model serializes")));
     } else {
-        print!("{}", describe_lab(&lab));
+        write_stdout(&describe_lab(&lab));
     }
     Ok(exit::OK)
 }
