@@ -19,7 +19,7 @@ pub enum ReadError {
 /// The size comes from reading, not from the file's metadata, which is 0 for devices,
 /// pipes and `/dev/stdin`: a check on the metadata alone would read `/dev/zero` forever.
 pub fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
-    let file = File::open(path)?;
+    let file = open_without_waiting(path)?;
     if file.metadata()?.is_dir() {
         return Err(ReadError::Io(io::Error::new(io::ErrorKind::IsADirectory, "is a directory")));
     }
@@ -30,6 +30,20 @@ pub fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
         return Err(ReadError::TooLarge { max });
     }
     Ok(bytes)
+}
+
+/// Opens `path` for reading without waiting for a writer. A plain open of a named pipe
+/// blocks until some process opens it for writing, which may be never. With O_NONBLOCK
+/// the open returns at once, and reads of a pipe nobody writes to see an empty file.
+/// Blocking mode is restored afterwards, so that reads wait for a writer that exists.
+fn open_without_waiting(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+
+    let file = std::fs::OpenOptions::new().read(true).custom_flags(nix::libc::O_NONBLOCK).open(path)?;
+    let flags = OFlag::from_bits_truncate(fcntl(&file, FcntlArg::F_GETFL)?);
+    fcntl(&file, FcntlArg::F_SETFL(flags - OFlag::O_NONBLOCK))?;
+    Ok(file)
 }
 
 #[cfg(test)]
@@ -51,6 +65,15 @@ mod tests {
 
         assert_eq!(read_limited(&path, 3).unwrap(), b"abc");
         assert!(matches!(read_limited(&path, 2), Err(ReadError::TooLarge { max: 2 })));
+    }
+
+    #[test]
+    fn read_limited_does_not_wait_for_pipe_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fifo");
+        nix::unistd::mkfifo(&path, nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR).unwrap();
+
+        assert_eq!(read_limited(&path, 10).unwrap(), b"");
     }
 
     #[test]
