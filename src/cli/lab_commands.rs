@@ -15,6 +15,7 @@ use vprolab::topology::{self, Lab};
 
 use super::detach::{self, Detached};
 use super::{write_stderr, write_stdout};
+use vprolab::report::counted;
 use super::{CliError, Progress, RunArgs, UpArgs};
 use crate::exit;
 use crate::sandbox;
@@ -109,7 +110,8 @@ async fn build_run_and_stop(prepared: &Prepared, state: &LabState, timeout: Dura
     let lab = &prepared.lab;
     let mut running = build(prepared, state, progress).await?;
 
-    progress.say(format!("lab built in {} ms; waiting up to {} s for {} clients", running.build_time.as_millis(), timeout.as_secs(), lab.clients.len()));
+    let clients = counted(lab.clients.len(), "client");
+    progress.say(format!("lab built in {} ms; waiting up to {} for {clients}", running.build_time.as_millis(), humantime::format_duration(timeout)));
     let report = running.run_clients(timeout, &args.file).await;
 
     progress.say("tearing the lab down");
@@ -195,7 +197,8 @@ fn say_leftover(lab: &str, leftover: &LeftoverRemoved, progress: Progress) {
 
 async fn build(prepared: &Prepared, state: &LabState, progress: Progress) -> Result<RunningLab, CliError> {
     let lab = &prepared.lab;
-    progress.say(format!("building lab {}: {} namespaces, {} VLANs", lab.name, 1 + lab.servers.len() + lab.clients.len(), lab.switch.vlans.len()));
+    let namespaces = counted(1 + lab.servers.len() + lab.clients.len(), "namespace");
+    progress.say(format!("building lab {}: {namespaces}, {}", lab.name, counted(lab.switch.vlans.len(), "VLAN")));
     let say = |line: &str| progress.step(line);
     Ok(lab::start(lab, state, &prepared.options, &say).await?)
 }

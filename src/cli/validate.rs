@@ -33,7 +33,7 @@ fn describe_lab(lab: &Lab) -> String {
         }
     }
     for zone in &lab.zones {
-        let _ = writeln!(out, "  zone {}: served by {}, {} records", zone.origin, zone.servers.join(", "), zone.records.len());
+        let _ = writeln!(out, "  zone {}: served by {}, {}", zone.origin, zone.servers.join(", "), vprolab::report::counted(zone.records.len(), "record"));
     }
     for scope in &lab.scopes {
         let domain = match (&scope.domain, &scope.option15_raw) {

@@ -131,7 +131,7 @@ impl Percentiles {
 
 /// Renders one fleet's summary for a terminal.
 pub fn render(out: &mut String, fleet: &FleetSummary) {
-    let _ = writeln!(out, "fleet {}  VLAN {}  firmware {}  {} PCs ({}-1 to {}-{})", fleet.name, fleet.vlan, fleet.firmware, fleet.pcs, fleet.name, fleet.name, fleet.pcs);
+    let _ = writeln!(out, "fleet {}  VLAN {}  firmware {}  {} ({}-1 to {}-{})", fleet.name, fleet.vlan, fleet.firmware, super::counted(fleet.pcs, "PC"), fleet.name, fleet.name, fleet.pcs);
     let _ = writeln!(out, "  provisioned in ACM: {} of {}; as expected: {} of {}", fleet.provisioned, fleet.pcs, fleet.as_expected, fleet.pcs);
 
     for group in &fleet.failures {
@@ -141,7 +141,7 @@ pub fn render(out: &mut String, fleet: &FleetSummary) {
         let _ = writeln!(out, "  time to ACM: p50 {}, p90 {}, p99 {}, max {}", format_ms(times.p50), format_ms(times.p90), format_ms(times.p99), format_ms(times.max));
     }
     if let Some(keys) = fleet.shared_me_keys {
-        let _ = writeln!(out, "  ME keys: the PCs share {keys} pre-generated RSA 2048 key pairs, an emulation shortcut; each real ME generates its own");
+        let _ = writeln!(out, "  ME keys: the PCs share {}, an emulation shortcut; each real ME generates its own", super::counted(keys, "pre-generated RSA 2048 key pair"));
     }
     if fleet.static_neighbours {
         let _ = writeln!(out, "  ARP: the lab set permanent neighbour entries for the PCs and their servers, an emulation shortcut past the kernel's shared table of 1024 dynamic entries");
