@@ -247,3 +247,14 @@ fn password_is_never_an_argument() {
     assert!(help.contains("VPROLAB_PFX_PASSWORD"), "{help}");
     assert!(!help.contains("--password"), "{help}");
 }
+
+#[test]
+fn non_certificate_file_rejected_without_password() {
+    let hello = repo_path("../shared/fixtures/hello/pki-v3-23-hashes.bin");
+    let output = cert_check(&["--suffix", "jcert.info", hello.to_str().unwrap()], None);
+
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("is neither a PEM certificate chain nor a PKCS#12 file"), "{stderr}");
+    assert!(!stderr.contains("VPROLAB_PFX_PASSWORD"), "asked for a password: {stderr}");
+}

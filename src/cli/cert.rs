@@ -85,8 +85,22 @@ fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, CliError> {
 
     let bytes = std::fs::read(path).map_err(unreadable)?;
     let is_pem = bytes.windows(11).any(|window| window == b"-----BEGIN ");
+    if !is_pem && !looks_like_pkcs12(&bytes) {
+        return Err(CliError::Input(format!("{} is neither a PEM certificate chain nor a PKCS#12 file: give the setup server's chain, leaf first, in PEM or as a .pfx", path.display())));
+    }
     let chain = if is_pem { pki::load_pem_chain(path) } else { pki::load_pkcs12_chain(path, &pfx_password(path)?) };
     chain.map_err(|error| CliError::Input(error.to_string()))
+}
+
+/// Checks how a PKCS#12 file starts (RFC 7292, PFX): a DER SEQUENCE whose first element
+/// is the INTEGER version 3. Enough to tell a .pfx from a hello capture or a text file
+/// before asking for a password; the PKCS#12 parser checks the rest.
+fn looks_like_pkcs12(bytes: &[u8]) -> bool {
+    let Some((&0x30, rest)) = bytes.split_first() else { return false };
+    let Some((&length, rest)) = rest.split_first() else { return false };
+    // A long-form length gives the number of length bytes that follow in its low bits.
+    let skip = if length & 0x80 == 0 { 0 } else { usize::from(length & 0x7f) };
+    rest.get(skip..skip + 3) == Some(&[0x02, 0x01, 0x03][..])
 }
 
 /// Takes the PKCS#12 password from the environment, or prompts for it without echo. It is
@@ -136,7 +150,7 @@ fn parse_trust_hash(text: &str) -> Result<CertHash, CliError> {
 fn describe(args: &CheckArgs, profile: &FirmwareProfile, chain: &[CertificateDer<'_>], custom: usize, report: &ChainReport) -> String {
     let mut out = String::new();
 
-    let _ = writeln!(out, "chain {} ({} certificates)", args.file.display(), chain.len());
+    let _ = writeln!(out, "chain {} ({})", args.file.display(), vprolab::report::counted(chain.len(), "certificate"));
     for (index, der) in chain.iter().enumerate() {
         let _ = writeln!(out, "  {index}  {}", describe_certificate(der));
     }
