@@ -30,7 +30,9 @@ pub const SERVICE_SPAN: &str = "service";
 
 pub fn init(stderr_default: &str, log_dir: Option<&Path>) -> Result<(), CliError> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(stderr_default));
-    let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false).with_filter(filter);
+    // Colour codes only help a terminal; in a file or a pipe they are noise.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(colour).with_target(false).with_filter(filter);
 
     let files = match log_dir {
         Some(dir) => Some(ServiceFiles::create(dir)?.with_filter(EnvFilter::new(FILE_FILTER))),
