@@ -166,3 +166,17 @@ fn strip_ansi(text: &str) -> String {
     }
     plain
 }
+
+/// A `--state-dir` folder outlives the lab with its certificates only.
+#[test]
+fn state_dir_keeps_only_pki() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let run = sandboxed(&["-q", "run", "--state-dir", state.to_str().unwrap(), "topologies/single.yaml"]);
+    assert_eq!(run.exit_code, 0, "stderr: {}", run.stderr);
+
+    let mut left: Vec<String> = std::fs::read_dir(&state).unwrap().map(|entry| entry.unwrap().file_name().into_string().unwrap()).collect();
+    left.sort();
+    assert_eq!(left, ["pki"], "left in the state folder");
+    run.assert_nothing_left();
+}

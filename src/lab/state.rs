@@ -243,8 +243,8 @@ impl LabState {
         self.update(|record| record.phase = phase)
     }
 
-    /// Removes every process, namespace and mount the record lists, then the state file,
-    /// and the folder when it was made for this run. Returns what could not be removed.
+    /// Removes every process, namespace and mount the record lists, then the state file
+    /// and the resolver files, and the folder when it was made for this run. Returns what could not be removed.
     pub fn teardown(&self) -> Vec<(String, netns::Error)> {
         let _ = self.set_phase(Phase::TearingDown);
         let record = self.record();
@@ -252,6 +252,9 @@ impl LabState {
 
         if removed.failures.is_empty() {
             let _ = fs::remove_file(self.dir.join(STATE_FILE));
+            // The resolver files name the lab's DNS servers, which are gone now; a
+            // --state-dir folder keeps only its pki/ folder.
+            let _ = fs::remove_dir_all(self.dir.join(RESOLVER_DIR));
             if self.owned {
                 let _ = fs::remove_dir_all(&self.dir);
             }
