@@ -221,9 +221,7 @@ fn parse_timeout(text: &str) -> Result<Duration, String> {
     }
 }
 
-/// Maximum lab name length: namespace names are `LAB-NODE`, and the lab name is also a folder
-/// name; 32 keeps both short enough to read in `ip netns list`.
-const MAX_LAB_NAME_LEN: usize = 32;
+use vprolab::topology::MAX_LAB_NAME_LEN;
 
 /// Parses `--name`: lowercase letters, digits and '-', not first, as topology names are.
 fn parse_lab_name(text: &str) -> Result<String, String> {

@@ -17,6 +17,11 @@ use crate::amt::schedule::HelloSchedule;
 /// Maximum length of a network interface name (IFNAMSIZ - 1).
 pub const MAX_IFNAME_LEN: usize = 15;
 
+/// Maximum length of a lab name. The lab name prefixes namespace names (`LAB-NODE`) and
+/// names the state folder, neither of which has the interface name limit; 32 keeps
+/// `ip netns list` readable.
+pub const MAX_LAB_NAME_LEN: usize = 32;
+
 /// Name of the interface every node has on its VLAN.
 pub const NODE_INTERFACE: &str = "eth0";
 

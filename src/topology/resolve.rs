@@ -148,7 +148,7 @@ impl Resolver {
     }
 
     fn lab_name(&mut self, name: &Spanned<String>) -> Option<String> {
-        match check_node_name(&name.value) {
+        match check_name(&name.value, MAX_LAB_NAME_LEN) {
             Ok(()) => Some(name.value.clone()),
             Err(why) => {
                 self.report(Problem::on(name, "lab", format!("invalid lab name {:?}: {why}", name.value)));
@@ -771,11 +771,16 @@ fn special_range(subnet: Ipv4Network) -> Option<&'static str> {
 }
 
 fn check_node_name(name: &str) -> Result<(), String> {
+    check_name(name, MAX_IFNAME_LEN)
+}
+
+/// Checks a lab or node name: 1 to `max` lowercase letters, digits and '-', not '-' first.
+fn check_name(name: &str, max: usize) -> Result<(), String> {
     if name.is_empty() {
         return Err("empty".into());
     }
-    if name.len() > MAX_IFNAME_LEN {
-        return Err(format!("{} characters, at most {MAX_IFNAME_LEN} allowed", name.len()));
+    if name.len() > max {
+        return Err(format!("{} characters, at most {max} allowed", name.len()));
     }
     if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') || name.starts_with('-') {
         return Err("use lowercase letters, digits and '-', not at the start".into());
