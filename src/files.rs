@@ -34,7 +34,7 @@ pub fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
 
 /// Opens `path` for reading without waiting for a writer. A plain open of a named pipe
 /// blocks until some process opens it for writing, which may be never. With O_NONBLOCK
-/// the open returns at once, and reads of a pipe nobody writes to see an empty file.
+/// the open returns at once, and reads of a pipe without a writer return an empty file.
 /// Blocking mode is restored afterwards, so that reads wait for a writer that exists.
 fn open_without_waiting(path: &Path) -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt as _;

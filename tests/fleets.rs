@@ -86,9 +86,9 @@ fn text_report_lists_fleet_pcs_only_when_verbose() {
     assert!(verbose.stdout.contains("floor90-17"), "-v lists every PC:\n{}", verbose.stdout);
 }
 
-/// A fleet of 1100 PCs on one VLAN: more nodes than one Linux bridge takes (1023), so
-/// the lab spreads the VLAN over two bridges joined by an uplink, and each broadcast is
-/// flooded to more ports than the kernel's shared receive backlog takes (1000).
+/// A fleet of 1100 PCs on one VLAN, more nodes than one Linux bridge takes (1023). The
+/// lab spreads the VLAN over two bridges joined by an uplink, and floods each broadcast
+/// to more ports than the kernel's shared receive backlog takes (1000).
 #[test]
 fn vlan_past_one_bridge_provisions_every_pc() {
     let dir = tempfile::tempdir().unwrap();

@@ -186,7 +186,7 @@ impl Namespace {
     pub fn set_link_up(&self, link: &str) -> Result<(), Error> {
         crate::link::check_link_name(link)?;
         let failed = |errno| Error::Netlink { namespace: self.name.clone(), command: format!("ip link set {link} up"), errno };
-        self.run(|| set_link_up(link))?.map_err(failed)
+        self.run(|| ioctl_socket().and_then(|socket| set_link_up(&socket, link)))?.map_err(failed)
     }
 
     /// Turns GRO on for a link of this namespace and brings it up, like `ip netns exec
@@ -194,7 +194,7 @@ impl Namespace {
     ///
     /// A veth with GRO on receives through NAPI into a ring of its own. Without it, a
     /// frame sent into the veth waits in the receiving core's backlog, which every device
-    /// shares and which holds `net.core.netdev_max_backlog` (1000) frames. A bridge
+    /// shares and which takes `net.core.netdev_max_backlog` (1000) frames. A bridge
     /// floods each broadcast to all its ports at once, so on a VLAN of more than about a
     /// thousand nodes the backlog overflows and the ports flooded last lose every
     /// broadcast. The sending end must have TSO off as well (see
@@ -204,19 +204,26 @@ impl Namespace {
         let gro = |errno| Error::Netlink { namespace: self.name.clone(), command: format!("ethtool -K {link} gro on"), errno };
         let up = |errno| Error::Netlink { namespace: self.name.clone(), command: format!("ip link set {link} up"), errno };
         self.run(|| {
-            set_feature(link, ETHTOOL_SGRO, true).map_err(gro)?;
-            set_link_up(link).map_err(up)
+            let socket = ioctl_socket().map_err(gro)?;
+            set_feature(&socket, link, ETHTOOL_SGRO, true).map_err(gro)?;
+            set_link_up(&socket, link).map_err(up)
         })?
     }
 
     /// Turns TSO off for links of this namespace, like `ethtool -K LINK tso off` for each,
     /// on one thread inside the namespace. See [`Namespace::set_link_up_with_gro`].
     pub fn turn_off_tso(&self, links: &[&str]) -> Result<(), Error> {
+        if links.is_empty() {
+            return Ok(());
+        }
         for link in links {
             crate::link::check_link_name(link)?;
         }
         let failed = |link: &str, errno| Error::Netlink { namespace: self.name.clone(), command: format!("ethtool -K {link} tso off"), errno };
-        self.run(|| links.iter().try_for_each(|link| set_feature(link, ETHTOOL_STSO, false).map_err(|errno| failed(link, errno))))?
+        self.run(|| {
+            let socket = ioctl_socket().map_err(|errno| failed(links[0], errno))?;
+            links.iter().try_for_each(|link| set_feature(&socket, link, ETHTOOL_STSO, false).map_err(|errno| failed(link, errno)))
+        })?
     }
 
     /// The name under `/run/netns`.
@@ -395,7 +402,7 @@ fn bind_new_namespace(path: &Path, name: &str, loopback_up: bool) -> Result<(), 
         })?;
 
         if loopback_up {
-            set_link_up("lo").map_err(|errno| Error::Netlink {
+            ioctl_socket().and_then(|socket| set_link_up(&socket, "lo")).map_err(|errno| Error::Netlink {
                 namespace: name.to_owned(),
                 command: "ip link set lo up".into(),
                 errno,
@@ -419,13 +426,12 @@ struct EthtoolValue {
     data: u32,
 }
 
-/// Turns one offload feature of `link` on or off with the SIOCETHTOOL ioctl, in the
-/// calling thread's network namespace. `link` must be a checked link name.
-fn set_feature(link: &str, command: u32, on: bool) -> Result<(), nix::Error> {
+/// Turns one offload feature of `link` on or off with the SIOCETHTOOL ioctl on `socket`
+/// (see [`ioctl_socket`]). `link` must be a checked link name.
+fn set_feature(socket: &std::os::fd::OwnedFd, link: &str, command: u32, on: bool) -> Result<(), nix::Error> {
     use nix::libc;
     use std::os::fd::AsRawFd;
 
-    let socket = ioctl_socket()?;
     let mut value = EthtoolValue { cmd: command, data: u32::from(on) };
     let mut request = ifreq_for(link);
     request.ifr_ifru.ifru_data = std::ptr::addr_of_mut!(value).cast();
@@ -436,7 +442,8 @@ fn set_feature(link: &str, command: u32, on: bool) -> Result<(), nix::Error> {
     Ok(())
 }
 
-/// Opens the datagram socket that interface ioctls are sent on.
+/// Opens the datagram socket that interface ioctls are sent on. The ioctls act on the
+/// links of the namespace the socket was opened in.
 fn ioctl_socket() -> Result<std::os::fd::OwnedFd, nix::Error> {
     use nix::libc;
     use std::os::fd::{FromRawFd, OwnedFd};
@@ -459,14 +466,12 @@ fn ifreq_for(link: &str) -> nix::libc::ifreq {
     request
 }
 
-/// Sets IFF_UP on `link` of the calling thread's network namespace with the
-/// SIOCGIFFLAGS and SIOCSIFFLAGS ioctls, as `ifconfig LINK up` does. `link` must be a
-/// checked link name, at most 15 bytes.
-fn set_link_up(link: &str) -> Result<(), nix::Error> {
+/// Sets IFF_UP on `link` with the SIOCGIFFLAGS and SIOCSIFFLAGS ioctls on `socket`, as
+/// `ifconfig LINK up` does. `link` must be a checked link name, at most 15 bytes.
+fn set_link_up(socket: &std::os::fd::OwnedFd, link: &str) -> Result<(), nix::Error> {
     use nix::libc;
     use std::os::fd::AsRawFd;
 
-    let socket = ioctl_socket()?;
     let mut request = ifreq_for(link);
 
     // SAFETY: both ioctls read and write one ifreq, which lives for the whole call.

@@ -64,9 +64,9 @@ pub async fn serve(
     );
 
     let mut server = Server::new(ChasingCatalog { catalog: zones.catalog() });
-    // hickory-server receives a UDP socket's queries and sends its answers on one task,
-    // so several sockets on the same address (`NodeNet::udp_bind_per_core`) are what lets
-    // more than one core answer.
+    // hickory-server receives a UDP socket's queries and sends its responses on one task.
+    // Several sockets on the same address (`NodeNet::udp_bind_per_core`) let more than
+    // one core respond.
     for socket in udp {
         server.register_socket(socket);
     }

@@ -114,14 +114,14 @@ async fn stop_started(tasks: &mut Tasks) {
 type Tasks = JoinSet<(String, Result<(), String>)>;
 
 /// Receive buffer of the DHCP and DNS servers' UDP sockets. The default (208 KiB with
-/// `net.core.rmem_default`) holds about a hundred DHCP messages, and a fleet's PCs send
+/// `net.core.rmem_default`) takes about a hundred DHCP messages, and a fleet's PCs send
 /// theirs at once: the kernel drops the rest, and each PC waits out its retransmission
 /// timer, seconds under RFC 2131.
 const SERVER_RECEIVE_BUFFER: usize = 8 * 1024 * 1024;
 
 /// Raises a server socket's receive buffer to [`SERVER_RECEIVE_BUFFER`]. SO_RCVBUFFORCE
 /// passes the `net.core.rmem_max` cap, which needs CAP_NET_ADMIN, as building the lab
-/// does; without it the socket keeps its default and a warning says so.
+/// does; without it the socket keeps its default and a warning is logged.
 fn enlarge_receive_buffer(socket: &tokio::net::UdpSocket, service: &str) {
     use nix::sys::socket::{setsockopt, sockopt::RcvBufForce};
     if let Err(errno) = setsockopt(socket, RcvBufForce, &SERVER_RECEIVE_BUFFER) {

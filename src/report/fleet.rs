@@ -58,7 +58,7 @@ pub struct Percentiles {
 impl FleetSummary {
     /// Summarises every fleet among `clients`, in the order their first PC appears.
     /// `shared_keys` gives, by fleet name, how many ME key pairs its PCs share.
-    /// `static_neighbours` says whether the lab set neighbour entries in place of ARP.
+    /// `static_neighbours` is whether the lab set neighbour entries in place of ARP.
     pub fn of_clients(clients: &[ClientReport], shared_keys: &HashMap<String, usize>, static_neighbours: bool) -> Vec<FleetSummary> {
         let mut fleets = summarise(clients);
         for fleet in &mut fleets {

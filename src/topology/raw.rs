@@ -283,7 +283,9 @@ pub struct RawCertificate {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawClient {
-    /// How many PCs this entry stands for; each gets its own name, MAC, UUID and lease.
+    /// How many PCs this entry is, each with its own name, MAC, UUID and lease.
+    // At most the hosts of a /16: each PC is a namespace with a veth pair, so a larger
+    // number is more likely a typo than a plan, and a larger fleet takes several entries.
     #[serde(default)]
     #[schemars(range(min = 1, max = 65534), extend("x-expected" = "a number of PCs"))]
     pub count: Option<Spanned<u32>>,

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 /// One measurement: vprolab's value and, where there is one, the peer's.
 pub struct Row {
     pub section: &'static str,
-    pub what: String,
+    pub measurement: String,
     pub vprolab: String,
     pub peer: String,
     /// vprolab relative to the peer, with what the ratio means.
@@ -19,9 +19,9 @@ pub struct Table {
 }
 
 impl Table {
-    pub fn push(&mut self, section: &'static str, what: impl Into<String>, vprolab: impl Into<String>, peer: impl Into<String>, ratio: impl Into<String>) {
-        let row = Row { section, what: what.into(), vprolab: vprolab.into(), peer: peer.into(), ratio: ratio.into() };
-        crate::say(&format!("{}: {}: {} | {} | {}", row.section, row.what, row.vprolab, row.peer, row.ratio));
+    pub fn push(&mut self, section: &'static str, measurement: impl Into<String>, vprolab: impl Into<String>, peer: impl Into<String>, ratio: impl Into<String>) {
+        let row = Row { section, measurement: measurement.into(), vprolab: vprolab.into(), peer: peer.into(), ratio: ratio.into() };
+        crate::say(&format!("{}: {}: {} | {} | {}", row.section, row.measurement, row.vprolab, row.peer, row.ratio));
         self.rows.push(row);
     }
 
@@ -34,7 +34,7 @@ impl Table {
     pub fn render(&self) -> String {
         let mut out = String::from("| section | measurement | vprolab | peer | ratio |\n|---|---|---|---|---|\n");
         for row in &self.rows {
-            let _ = writeln!(out, "| {} | {} | {} | {} | {} |", row.section, row.what, row.vprolab, row.peer, row.ratio);
+            let _ = writeln!(out, "| {} | {} | {} | {} | {} |", row.section, row.measurement, row.vprolab, row.peer, row.ratio);
         }
         for note in &self.notes {
             let _ = writeln!(out, "\n- {note}");
